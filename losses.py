@@ -1,0 +1,164 @@
+"""Contrastive objectives (SPEC §2; paper Eq. 1 and Theorems 1-6).
+
+Every contrastive loss is called `loss(z1, z2_con_z1, z3, z1_rec, z2_con_z1_rec, z3_rec)`: ground-truth
+latents (may be None, unused here), then the encoded anchor a = f(x), positive p = f(x̃) and
+negatives n. Each anchor i is compared with EVERY row j of `z3_rec` (an N×N matrix); the scripts pass
+`z3_rec = roll(z1_rec, 1, 0)`, so anchor i's own image appears among the negatives of anchor i+1 —
+kept as in the paper's code. Returns `(mean_loss, per_item_loss, [components])`.
+
+No loss builds an N×N×n difference tensor: distances come from `torch.cdist` (p ≥ 1) or from
+row chunks (p < 1).
+"""
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+Output = tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]
+P_LT1_EPS = 1e-6  # keeps the gradient of |d|^p finite at d = 0 for p < 1
+CHUNK_ELEMENTS = 2**24  # rows × N × n elements per chunk in the p < 1 path (64 MiB of float32)
+
+
+def lp_distance(a: torch.Tensor, b: torch.Tensor, p: float, pow: bool) -> torch.Tensor:
+    """Row-wise ‖a_i − b_i‖_p (raised to the p-th power when `pow`), shape (N,)."""
+    d = (a - b).abs()
+    if p < 1:
+        d = d + P_LT1_EPS
+    s = d.pow(p).sum(-1)
+    return s if pow else s.pow(1.0 / p)
+
+
+def pairwise_lp_distance(a: torch.Tensor, b: torch.Tensor, p: float, pow: bool) -> torch.Tensor:
+    """Matrix D_ij = ‖a_i − b_j‖_p (or its p-th power), shape (N, M), without an N×M×n tensor."""
+    if p >= 1:
+        d = torch.cdist(a, b, p=p)
+        return d.pow(p) if pow else d
+    rows = max(1, CHUNK_ELEMENTS // max(1, b.shape[0] * b.shape[1]))
+    chunks = [lp_distance(a_chunk.unsqueeze(1), b.unsqueeze(0), p, pow) for a_chunk in a.split(rows)]
+    return torch.cat(chunks)
+
+
+def logmeanexp(x: torch.Tensor, dim: int) -> torch.Tensor:
+    return torch.logsumexp(x, dim) - math.log(x.shape[dim])
+
+
+class CLLoss(nn.Module, ABC):
+    """Interface of the contrastive losses."""
+
+    @abstractmethod
+    def forward(self, z1, z2_con_z1, z3, z1_rec: torch.Tensor, z2_con_z1_rec: torch.Tensor,
+                z3_rec: torch.Tensor) -> Output:
+        ...
+
+
+class SimCLRLoss(CLLoss):
+    """InfoNCE with a dot-product similarity (vMF model on the sphere, Theorem 2).
+
+    loss_i = 2·(α·(−pos_i/τ) + (1−α)·logsumexp_j([neg_i1 … neg_iN, pos_i]/τ)).
+    """
+
+    def __init__(self, normalize: bool = False, tau: float = 1.0, alpha: float = 0.5):
+        super().__init__()
+        self.normalize, self.tau, self.alpha = normalize, tau, alpha
+
+    def forward(self, z1, z2_con_z1, z3, z1_rec, z2_con_z1_rec, z3_rec) -> Output:
+        if self.normalize:
+            z1_rec, z2_con_z1_rec, z3_rec = (F.normalize(t, dim=-1) for t in (z1_rec, z2_con_z1_rec, z3_rec))
+        pos = (z1_rec * z2_con_z1_rec).sum(-1)
+        neg = z1_rec @ z3_rec.T
+        logits = torch.cat([neg, pos.unsqueeze(1)], dim=1) / self.tau
+        loss = 2 * (self.alpha * (-pos / self.tau) + (1 - self.alpha) * torch.logsumexp(logits, dim=1))
+        return loss.mean(), loss, [pos.mean(), neg.mean()]
+
+
+class LpSimCLRLoss(CLLoss):
+    """InfoNCE with similarity −‖a − b‖_p^p (Lp-exponential model in a box / R^n, Theorems 4-6).
+
+    compatibility mode: loss_i = 2·(α·pos_i/τ + (1−α)·logsumexp_j(−[neg_i1 … neg_iN, pos_i]/τ));
+    otherwise:          loss_i = 2·(α·pos_i/τ + (1−α)·logmeanexp_j(−neg_ij/τ)).
+    """
+
+    def __init__(self, p: float = 2, tau: float = 1.0, alpha: float = 0.5,
+                 simclr_compatibility_mode: bool = False, pow: bool = True):
+        super().__init__()
+        if not p > 0:
+            raise ValueError(f"p must be positive, got {p}")
+        self.p, self.tau, self.alpha = p, tau, alpha
+        self.simclr_compatibility_mode, self.pow = simclr_compatibility_mode, pow
+
+    def forward(self, z1, z2_con_z1, z3, z1_rec, z2_con_z1_rec, z3_rec) -> Output:
+        pos = lp_distance(z1_rec, z2_con_z1_rec, self.p, self.pow)
+        neg = pairwise_lp_distance(z1_rec, z3_rec, self.p, self.pow)
+        if self.simclr_compatibility_mode:
+            contrast = torch.logsumexp(-torch.cat([neg, pos.unsqueeze(1)], dim=1) / self.tau, dim=1)
+        else:
+            contrast = logmeanexp(-neg / self.tau, dim=1)
+        loss = 2 * (self.alpha * pos / self.tau + (1 - self.alpha) * contrast)
+        return loss.mean(), loss, [pos.mean(), neg.mean()]
+
+
+class AlignmentLoss(CLLoss):
+    """Alignment of positive pairs (Wang & Isola 2020): ‖a_i − p_i‖_p^p."""
+
+    def __init__(self, p: float = 2):
+        super().__init__()
+        self.p = p
+
+    def forward(self, z1, z2_con_z1, z3, z1_rec, z2_con_z1_rec, z3_rec) -> Output:
+        loss = lp_distance(z1_rec, z2_con_z1_rec, self.p, pow=True)
+        return loss.mean(), loss, [loss.mean()]
+
+
+class UniformityLoss(CLLoss):
+    """Uniformity (Wang & Isola 2020): logmeanexp_j(−t·‖a_i − n_j‖_p^p), t = 2."""
+
+    def __init__(self, p: float = 2, t: float = 2.0):
+        super().__init__()
+        self.p, self.t = p, t
+
+    def forward(self, z1, z2_con_z1, z3, z1_rec, z2_con_z1_rec, z3_rec) -> Output:
+        loss = logmeanexp(-self.t * pairwise_lp_distance(z1_rec, z3_rec, self.p, pow=True), dim=1)
+        return loss.mean(), loss, [loss.mean()]
+
+
+class AlignmentUniformityLoss(CLLoss):
+    """α·alignment + (1−α)·uniformity; components are the two terms."""
+
+    def __init__(self, alpha: float = 0.5, p: float = 2):
+        super().__init__()
+        self.alpha = alpha
+        self.alignment, self.uniformity = AlignmentLoss(p), UniformityLoss(p)
+
+    def forward(self, *args) -> Output:
+        _, align, _ = self.alignment(*args)
+        _, unif, _ = self.uniformity(*args)
+        loss = self.alpha * align + (1 - self.alpha) * unif
+        return loss.mean(), loss, [align.mean(), unif.mean()]
+
+
+class R2Loss(nn.Module):
+    """Coefficient of determination of a prediction, per dimension (population variance).
+
+    Called `loss(z, z_pred)`. mode "negative_r2" returns −R² (a loss to minimise), mode "r2" returns
+    R²; `reduction` ("mean" | "sum" | "none") acts over dimensions. Returns `(loss, per_dim, [])`.
+    """
+
+    def __init__(self, reduction: str = "mean", mode: str = "negative_r2"):
+        super().__init__()
+        if reduction not in ("mean", "sum", "none"):
+            raise ValueError(f"reduction must be mean, sum or none, got {reduction!r}")
+        if mode not in ("r2", "negative_r2"):
+            raise ValueError(f"mode must be r2 or negative_r2, got {mode!r}")
+        self.reduction, self.mode = reduction, mode
+
+    def forward(self, z: torch.Tensor, z_pred: torch.Tensor) -> Output:
+        ss_res = (z - z_pred).square().mean(0)
+        ss_tot = z.var(0, unbiased=False)
+        r2 = 1 - ss_res / ss_tot
+        per_dim = -r2 if self.mode == "negative_r2" else r2
+        reduced = {"mean": per_dim.mean, "sum": per_dim.sum, "none": lambda: per_dim}[self.reduction]()
+        return reduced, per_dim, []

@@ -1,0 +1,96 @@
+"""Helpers shared by the three training scripts: seeding, RNG state, atomic checkpoints, CSV
+metric logs, device choice and one-line errors for bad input."""
+from __future__ import annotations
+
+import csv
+import os
+import pickle
+import random
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+def die(message: str) -> None:
+    """Stop with a one-line error (no traceback) — for bad flags and bad input files."""
+    raise SystemExit(f"error: {message}")
+
+
+def set_seed(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def get_rng_state() -> dict:
+    """Every RNG the scripts use, so a resumed run draws the same numbers as an uninterrupted one."""
+    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def atomic_save(obj, path: str | os.PathLike) -> None:
+    """torch.save to a temporary file in the target folder, then rename: a crash never leaves a
+    half-written checkpoint, and the previous one survives until the new one is complete."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
+    """torch.load a checkpoint written by `atomic_save`; a missing or corrupt file is a one-line error."""
+    path = Path(path)
+    if not path.is_file():
+        die(f"checkpoint not found: {path}")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=False)
+    except (RuntimeError, EOFError, pickle.UnpicklingError, ValueError) as e:
+        die(f"checkpoint {path} is corrupt or not a checkpoint ({type(e).__name__})")
+
+
+def select_device(use_cuda: bool) -> torch.device:
+    """CUDA when asked for and present, else the CPU; says which."""
+    if use_cuda and not torch.cuda.is_available():
+        print("CUDA requested but not available: using the CPU")
+    device = torch.device("cuda" if use_cuda and torch.cuda.is_available() else "cpu")
+    print(f"device: {device}" + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""))
+    return device
+
+
+class CsvLogger:
+    """Appends one row per call to a CSV file. With `resume`, keeps the rows already there up to
+    and including `resume_step` (field "step") and drops later ones, which a resumed run rewrites."""
+
+    def __init__(self, path: str | os.PathLike, fieldnames: list[str], resume_step: int | None = None):
+        self.path, self.fieldnames = Path(path), list(fieldnames)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        rows = []
+        if resume_step is not None and self.path.is_file():
+            with open(self.path, newline="") as f:
+                rows = [r for r in csv.DictReader(f) if int(r["step"]) <= resume_step]
+        with open(self.path, "w", newline="") as f:
+            writer = csv.DictWriter(f, self.fieldnames)
+            writer.writeheader()
+            writer.writerows(rows)
+
+    def log(self, row: dict) -> None:
+        with open(self.path, "a", newline="") as f:
+            csv.DictWriter(f, self.fieldnames).writerow(row)
