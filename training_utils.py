@@ -76,21 +76,24 @@ def select_device(use_cuda: bool) -> torch.device:
 
 
 class CsvLogger:
-    """Appends one row per call to a CSV file. With `resume`, keeps the rows already there up to
-    and including `resume_step` (field "step") and drops later ones, which a resumed run rewrites."""
+    """Appends one row per `log` call to a CSV file and counts them in `rows`. A resumed run passes
+    the `rows` saved in its checkpoint as `resume_rows`: those rows are kept, later ones (logged
+    after the checkpoint, and logged again by the resumed run) are dropped."""
 
-    def __init__(self, path: str | os.PathLike, fieldnames: list[str], resume_step: int | None = None):
+    def __init__(self, path: str | os.PathLike, fieldnames: list[str], resume_rows: int | None = None):
         self.path, self.fieldnames = Path(path), list(fieldnames)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        rows = []
-        if resume_step is not None and self.path.is_file():
+        kept = []
+        if resume_rows and self.path.is_file():
             with open(self.path, newline="") as f:
-                rows = [r for r in csv.DictReader(f) if int(r["step"]) <= resume_step]
+                kept = list(csv.DictReader(f))[:resume_rows]
         with open(self.path, "w", newline="") as f:
             writer = csv.DictWriter(f, self.fieldnames)
             writer.writeheader()
-            writer.writerows(rows)
+            writer.writerows(kept)
+        self.rows = len(kept)
 
     def log(self, row: dict) -> None:
         with open(self.path, "a", newline="") as f:
             csv.DictWriter(f, self.fieldnames).writerow(row)
+        self.rows += 1
