@@ -1,0 +1,2 @@
+"""KITTI Masks experiment (SPEC §4): frame-pair loader, convolutional encoder, contrastive solver
+and the SlowVAE-protocol MCC evaluation, used by main_kitti.py."""

@@ -1,0 +1,102 @@
+"""KITTI Masks frame pairs (SPEC §4; paper §6, "KITTI Masks").
+
+`kitti_peds_v2.pickle` holds a dict: "pedestrians", a list of bool arrays (T_i, 64, 64), and
+"pedestrians_latents", a list of float arrays (T_i, 3) = (centre-of-mass row, centre-of-mass column,
+area in pixels). Every frame that has a successor starts a pair (t, t+k), k uniform in
+1..max_delta_t and clipped to the sequence end, so the dataset has Σ(T_i − 1) items. A batch of
+n pairs interleaves them: [x_t^0, x_t+k^0, x_t^1, x_t+k^1, …], 2n images.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from training_utils import die
+
+FILE_NAME = "kitti_peds_v2.pickle"
+URL = "https://zenodo.org/record/3931823/files/kitti_peds_v2.pickle?download=1"
+HOW_TO_GET = (f"download it from {URL}, or write a synthetic stand-in with "
+              f"'python -m tools.kitti_masks.make_synthetic --data-dir <dir>'")
+LATENT_NAMES = ("com_row", "com_col", "area")
+Pair = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
+
+
+def load_pickle(data_dir: str) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """(masks, latents) of every sequence; a missing or malformed file is a one-line error."""
+    path = os.path.join(data_dir, FILE_NAME)
+    if not os.path.isfile(path):
+        die(f"KITTI Masks data not found: expected {path}; {HOW_TO_GET}")
+    try:
+        with open(path, "rb") as f:
+            data = pickle.load(f)
+        masks, latents = data["pedestrians"], data["pedestrians_latents"]
+    except (pickle.UnpicklingError, EOFError, KeyError, TypeError, ValueError, AttributeError) as e:
+        die(f"{path} is corrupt or not a KITTI Masks pickle ({type(e).__name__}: {e}); {HOW_TO_GET}")
+    check_sequences(path, masks, latents)
+    return masks, latents
+
+
+def check_sequences(path: str, masks: list, latents: list) -> None:
+    """Shapes the loader relies on: matching lengths, (T, 64, 64) masks, (T, 3) latents, T ≥ 2 somewhere."""
+    if len(masks) != len(latents) or not masks:
+        die(f"{path}: {len(masks)} mask sequences but {len(latents)} latent sequences")
+    for i, (m, z) in enumerate(zip(masks, latents)):
+        if np.ndim(m) != 3 or np.shape(m)[1:] != (64, 64) or np.shape(z) != (len(m), 3):
+            die(f"{path}: sequence {i} has masks {np.shape(m)} and latents {np.shape(z)}, "
+                f"expected (T, 64, 64) and (T, 3)")
+    if all(len(m) < 2 for m in masks):
+        die(f"{path}: no sequence has two frames, so there are no pairs")
+
+
+class KittiMasks(Dataset):
+    """Frame pairs of KITTI Masks; item i = (x_t, x_t+k, z_t, z_t+k), images float {0,1} (1, 64, 64)."""
+
+    def __init__(self, masks: list[np.ndarray], latents: list[np.ndarray], max_delta_t: int = 1):
+        if max_delta_t < 1:
+            raise ValueError(f"max_delta_t must be ≥ 1, got {max_delta_t}")
+        self.max_delta_t = max_delta_t
+        lengths = np.array([len(m) for m in masks])
+        self.frames = torch.from_numpy(np.concatenate([np.asarray(m, dtype=bool) for m in masks]))
+        self.latents = torch.from_numpy(np.concatenate(latents).astype(np.float32))
+        first = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+        # item i starts at global frame starts[i]; its sequence's last frame is last[i]
+        self.starts = torch.from_numpy(np.concatenate([f + np.arange(n - 1) for f, n in zip(first, lengths)]))
+        self.last = torch.from_numpy(np.repeat(first + lengths - 1, np.maximum(lengths - 1, 0)))
+
+    @classmethod
+    def from_dir(cls, data_dir: str, max_delta_t: int = 1) -> "KittiMasks":
+        return cls(*load_pickle(data_dir), max_delta_t=max_delta_t)
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def images(self, frame_index: torch.Tensor) -> torch.Tensor:
+        """Frames at global indices, float {0,1}, shape (..., 1, 64, 64)."""
+        return self.frames[frame_index].unsqueeze(-3).float()
+
+    def __getitem__(self, index: int) -> Pair:
+        start = self.starts[index]
+        end = torch.minimum(start + torch.randint(1, self.max_delta_t + 1, ()), self.last[index])
+        return self.images(start), self.images(end), self.latents[start], self.latents[end]
+
+
+def interleave(first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
+    """[a0, b0, a1, b1, …] from a = first and b = second (same shapes)."""
+    return torch.stack([first, second], dim=1).flatten(0, 1)
+
+
+def collate_pairs(items: list[Pair]) -> tuple[torch.Tensor, torch.Tensor]:
+    """A batch of pairs → (images (2n, 1, 64, 64), latents (2n, 3)), pairs interleaved."""
+    x1, x2, z1, z2 = (torch.stack(part) for part in zip(*items))
+    return interleave(x1, x2), interleave(z1, z2)
+
+
+def get_data_loader(dataset: KittiMasks, batch_size: int, num_workers: int, pin_memory: bool = False) -> DataLoader:
+    """Shuffled batches of `batch_size` images (= batch_size / 2 pairs); the last partial batch is dropped."""
+    return DataLoader(dataset, batch_size=batch_size // 2, shuffle=True, num_workers=num_workers,
+                      pin_memory=pin_memory, drop_last=True, collate_fn=collate_pairs,
+                      persistent_workers=num_workers > 0)

@@ -1,0 +1,205 @@
+"""KITTI Masks: contrastive learning on pedestrian-mask videos (SPEC §4; paper §6, Table 3).
+
+Trains the convolutional encoder with LpSimCLRLoss on frame pairs (t, t+k), then scores it with the
+SlowVAE-protocol MCC. Layout of a run (seed s, experiment dir E, default "<dataset>_<max_delta_t>/<p>_<box_norm>"):
+    <output-dir>/E/s/args.json, log.csv, evaluation_<ckpt-name>.json
+    <ckpt-dir>/E/s/last (+ one per 50 000 iterations)        <log-dir>/E/s/ (TensorBoard, --use-writer)
+    <output-dir>/E/summary.json                               (--random-seeds / --random-search)
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+
+import numpy as np
+import torch
+
+from kitti_masks.dataset import KittiMasks, get_data_loader
+from kitti_masks.evaluation import evaluate_encoder
+from kitti_masks.model import get_conv_encoder
+from kitti_masks.solver import Solver
+from losses import LpSimCLRLoss
+from training_utils import CsvLogger, die, select_device, set_seed
+
+DATASETS = ("kittimasks",)
+PLACEHOLDER_DATASETS = ("dsprites", "cars3d", "smallnorb", "shapes3d", "mpi3d", "natural")
+N_FACTORS = 3
+NO_EFFECT = "SlowVAE only: recorded in args.json, no effect on the contrastive model."
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description="Disentanglement with InfoNCE/Contrastive Learning - KITTI Masks")
+    add = parser.add_argument
+    add("--box-norm", type=int, default=0, help="1: learnable box output sigmoid(x)·b (the paper's box model); 0: none.")
+    add("--p", type=int, default=1, help="Exponent of the Lp model (1 = Laplace conditional, the paper's setting).")
+    add("--experiment-dir", type=str, default="", help="specify path; default <dataset>_<max-delta-t>/<p>_<box-norm>")
+    add("--evaluate", action="store_true", help="evaluate instead of train: score <ckpt-dir>/E/<seed>/<ckpt-name>")
+    add("--specify", type=str, default="", help="SlowVAE only: picked a subset of metrics; only the MCC exists here, so no effect.")
+    add("--random-search", action="store_true",
+        help="like --random-seeds, and also draws --beta/--gamma/--rate-prior as SlowVAE did (recorded only)")
+    add("--random-seeds", action="store_true",
+        help="run --num_runs seeds drawn from --seed and write summary.json (mean ± std of the MCC)")
+    add("--seed", type=int, default=2, help="random seed")
+    add("--beta", type=float, default=1, help=f"weight for kl to normal. {NO_EFFECT}")
+    add("--gamma", type=float, default=10, help=f"weight for kl to laplace. {NO_EFFECT}")
+    add("--rate-prior", type=float, default=6, help=f"rate of the prior laplace. {NO_EFFECT}")
+    add("--data-distribution", type=str, default="laplace", help=f"(laplace, uniform). {NO_EFFECT}")
+    add("--rate-data", type=float, default=1, help=f"rate of the data laplace (-1 = rand). {NO_EFFECT}")
+    add("--data-k", type=int, default=-1, help=f"k for data uniform (-1 = rand). {NO_EFFECT}")
+    add("--betavae", action="store_true", help=f"standard betavae training (gamma=0). {NO_EFFECT}")
+    add("--search-beta", action="store_true", help=f"random search over beta. {NO_EFFECT}")
+    add("--output-dir", type=str, default="outputs", help="output directory")
+    add("--log-dir", type=str, default="logs", help="log directory (TensorBoard, with --use-writer)")
+    add("--ckpt-dir", type=str, default="checkpoints", help="checkpoint directory")
+    add("--data-dir", type=str, default="./data/kitti/", help="folder holding kitti_peds_v2.pickle")
+    add("--max-iter", type=float, default=300000, help="maximum training iteration (paper: 300000)")
+    add("--dataset", type=str, default="kittimasks",
+        help="dataset name; only kittimasks is implemented (dsprites, cars3d, smallnorb, shapes3d, mpi3d, natural are not)")
+    add("--batch-size", type=int, default=64, help="batch size in images = 2 × pairs (recommended 64)")
+    add("--num-workers", type=int, default=2, help="dataloader num_workers (2 keep up with a GPU)")
+    add("--image-size", type=int, default=64, help="image size. now only (64,64) is supported")
+    add("--use-writer", action="store_true", help="write TensorBoard scalars to <log-dir>/E/<seed>")
+    add("--z-dim", type=int, default=10, help="dimension of the representation z (≥ 3; paper: 10)")
+    add("--lr", type=float, default=1e-4, help="learning rate (recommended 1e-4)")
+    add("--beta1", type=float, default=0.9, help="Adam optimizer beta1")
+    add("--beta2", type=float, default=0.999, help="Adam optimizer beta2")
+    add("--ckpt-name", type=str, default="last", help="checkpoint to resume from or to evaluate")
+    add("--log-step", type=int, default=1000, help="iterations between rows of log.csv (mean loss)")
+    add("--save-step", type=int, default=10000, help="iterations between saves of the 'last' checkpoint")
+    add("--kitti-max-delta-t", type=int, default=1,
+        help="max t difference between frames sampled from kitti data loader (paper: 1)")
+    add("--natural-discrete", action="store_true", help=f"discretize natural sprites. {NO_EFFECT}")
+    add("--verbose", action="store_true", help="for evaluation: also print the matched correlation matrix")
+    add("--cuda", action="store_true", help="train on the GPU when one is present")
+    add("--num_runs", type=int, default=10, help="when searching over seeds, do 10")
+    return parser
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """One-line errors for settings the script cannot run."""
+    if args.dataset in PLACEHOLDER_DATASETS:
+        die(f"--dataset {args.dataset} is not implemented (a placeholder in the original); use kittimasks")
+    if args.dataset not in DATASETS:
+        die(f"unknown --dataset {args.dataset!r}; use kittimasks")
+    checks = [(args.image_size == 64, "--image-size: only 64 is supported"),
+              (args.box_norm in (0, 1), "--box-norm must be 0 or 1"),
+              (args.p > 0, "--p must be positive"),
+              (args.z_dim >= N_FACTORS, f"--z-dim must be at least {N_FACTORS}, the number of KITTI latents"),
+              (args.batch_size >= 2 and args.batch_size % 2 == 0, "--batch-size must be even and ≥ 2 (pairs)"),
+              (args.max_iter >= 0 and args.max_iter == int(args.max_iter), "--max-iter must be a whole number ≥ 0"),
+              (min(args.log_step, args.save_step, args.kitti_max_delta_t, args.num_runs) >= 1,
+               "--log-step, --save-step, --kitti-max-delta-t and --num_runs must be ≥ 1"),
+              (args.num_workers >= 0, "--num-workers must be ≥ 0"),
+              (args.lr > 0, "--lr must be positive")]
+    for ok, message in checks:
+        if not ok:
+            die(message)
+
+
+def experiment_dir(args: argparse.Namespace) -> str:
+    return args.experiment_dir or os.path.join(f"{args.dataset}_{args.kitti_max_delta_t}", f"{args.p}_{args.box_norm}")
+
+
+def run_seeds(args: argparse.Namespace) -> list[int]:
+    """The seeds to run: --seed, or --num_runs distinct seeds in [10^6, 10^7) drawn from --seed."""
+    if not (args.random_seeds or args.random_search):
+        return [args.seed]
+    return [int(s) + 1_000_000 for s in np.random.default_rng(args.seed).choice(9_000_000, args.num_runs, replace=False)]
+
+
+def with_search_params(args: argparse.Namespace, seed: int) -> argparse.Namespace:
+    """A copy of args for one run; --random-search also draws the SlowVAE weights as the original did."""
+    run_args = copy.copy(args)
+    run_args.seed = seed
+    if args.random_search:
+        rng = np.random.default_rng(seed)
+        run_args.beta = rng.uniform(1, 16) if args.search_beta else 1.0
+        run_args.gamma = rng.uniform(1, 16) if not args.betavae else 0.0
+        run_args.rate_prior = rng.uniform(1, 10) if not args.betavae else 1.0
+    return run_args
+
+
+def write_json(obj: dict, path: str) -> None:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(obj, f, indent=2)
+
+
+def make_solver(args: argparse.Namespace, device: torch.device, ckpt_dir: str) -> Solver:
+    encoder = get_conv_encoder(args.z_dim, n_channels=1, box_norm=bool(args.box_norm)).to(device)
+    optimizer = torch.optim.Adam(encoder.parameters(), lr=args.lr, betas=(args.beta1, args.beta2))
+    loss_fn = LpSimCLRLoss(p=args.p, tau=1.0, simclr_compatibility_mode=True)
+    return Solver(encoder, optimizer, loss_fn, device, ckpt_dir)
+
+
+def train(args: argparse.Namespace, solver: Solver, dataset: KittiMasks, out_dir: str, log_dir: str) -> None:
+    """Resume from <ckpt-dir>/E/<seed>/<ckpt-name> when present, then train to --max-iter."""
+    resume_path = os.path.join(solver.ckpt_dir, args.ckpt_name)
+    if os.path.exists(resume_path):
+        solver.load(resume_path)
+        print(f"resumed from {resume_path} at iteration {solver.iteration}")
+    logger = CsvLogger(os.path.join(out_dir, "log.csv"), ["step", "loss"], resume_rows=solver.iteration // args.log_step)
+    writer = None
+    if args.use_writer:
+        from torch.utils.tensorboard import SummaryWriter  # imported lazily: slow, and only needed here
+        writer = SummaryWriter(log_dir)
+
+    def log(step: int, loss: float) -> None:
+        logger.log({"step": step, "loss": f"{loss:.6f}"})
+        if writer:
+            writer.add_scalar("loss", loss, step)
+
+    loader = get_data_loader(dataset, args.batch_size, args.num_workers, pin_memory=solver.device.type == "cuda")
+    if len(loader) == 0:
+        die(f"the dataset has {len(dataset)} pairs, fewer than one batch of {args.batch_size // 2} pairs")
+    solver.train(loader, int(args.max_iter), args.log_step, args.save_step, log)
+    if writer:
+        writer.close()
+
+
+def run(args: argparse.Namespace, dataset: KittiMasks, device: torch.device) -> dict:
+    """Train (unless --evaluate) and evaluate one seed; returns the evaluation written to the run dir."""
+    rel = os.path.join(experiment_dir(args), str(args.seed))
+    out_dir, ckpt_dir, log_dir = (os.path.join(root, rel) for root in (args.output_dir, args.ckpt_dir, args.log_dir))
+    write_json(vars(args), os.path.join(out_dir, "args.json"))
+    set_seed(args.seed)
+    solver = make_solver(args, device, ckpt_dir)
+    if args.evaluate:
+        solver.load(os.path.join(ckpt_dir, args.ckpt_name), with_training_state=False)
+    else:
+        train(args, solver, dataset, out_dir, log_dir)
+    result = {"seed": args.seed, "checkpoint": args.ckpt_name, "iteration": solver.iteration,
+              **evaluate_encoder(solver.encoder, dataset, device, seed=args.seed)}
+    write_json(result, os.path.join(out_dir, f"evaluation_{args.ckpt_name}.json"))
+    print(f"seed {args.seed}: MCC {result['mcc']:.4f} at iteration {solver.iteration} ({result['n_samples']} samples)")
+    if args.verbose:
+        print("matched Spearman correlations (rows: " + ", ".join(result["factors"]) + ", noise):")
+        print(np.array2string(np.array(result["corr_matrix"]), precision=3, suppress_small=True))
+    return result
+
+
+def summarize(args: argparse.Namespace, results: list[dict]) -> dict:
+    """Mean ± std (population) of the MCC over seeds, written to <output-dir>/E/summary.json."""
+    mccs = np.array([r["mcc"] for r in results])
+    summary = {"seeds": [r["seed"] for r in results], "mcc": mccs.tolist(),
+               "mcc_mean": float(mccs.mean()), "mcc_std": float(mccs.std())}
+    write_json(summary, os.path.join(args.output_dir, experiment_dir(args), "summary.json"))
+    print(f"MCC over {len(mccs)} seeds: {summary['mcc_mean']:.4f} ± {summary['mcc_std']:.4f}")
+    return summary
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    args = get_args_parser().parse_args(argv)
+    check_args(args)
+    dataset = KittiMasks.from_dir(args.data_dir, max_delta_t=args.kitti_max_delta_t)
+    device = select_device(args.cuda)
+    results = [run(with_search_params(args, seed), dataset, device) for seed in run_seeds(args)]
+    if args.random_seeds or args.random_search:
+        summarize(args, results)
+    return results
+
+
+if __name__ == "__main__":
+    main()
