@@ -1,0 +1,144 @@
+"""3DIdent image folders (SPEC §5): the pair-sampling training stream and the in-order test set.
+
+Folder format (as released): `raw_latents.npy` (N, d) float32 and `images/<index>.png`, the index
+zero-padded to ceil(log10 N) digits. Images are RGB, read with PIL, scaled to [0, 1] and normalised
+with the dataset statistics below (resizing is not needed: the ResNets accept 64×64 and 224×224).
+"""
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import faiss
+import numpy as np
+import torch
+import torchvision.transforms.functional as TF
+from PIL import Image
+from torch.utils.data import Dataset, IterableDataset
+
+from datasets.faiss_index import build_index, search_pairs
+
+IMAGE_MEAN = (0.3292, 0.3278, 0.3215)
+IMAGE_STD = (0.0778, 0.0776, 0.0771)
+NO_IMAGE = torch.empty(0)
+
+
+class DatasetFormatError(ValueError):
+    """A dataset folder that does not have the 3DIdent format (reported as a one-line error)."""
+
+
+def image_name(index: int, n_images: int) -> str:
+    """`images/` file name of render `index` in a folder of `n_images` renders."""
+    digits = max(1, math.ceil(math.log10(n_images)))
+    return f"{index:0{digits}d}.png"
+
+
+def load_raw_latents(root: str | os.PathLike, expected_width: int | None = None) -> np.ndarray:
+    """`root/raw_latents.npy` as float32 (N, d), checked (folder, file, shape, width)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetFormatError(f"dataset folder not found: {root}")
+    path = root / "raw_latents.npy"
+    if not path.is_file():
+        raise DatasetFormatError(f"{path} is missing (a 3DIdent folder holds raw_latents.npy and images/)")
+    try:
+        latents = np.load(path)
+    except (ValueError, OSError) as e:
+        raise DatasetFormatError(f"{path} is not a readable .npy file ({e})") from None
+    if latents.ndim != 2 or len(latents) < 2:
+        raise DatasetFormatError(f"{path} must hold a (N >= 2, d) array, got shape {latents.shape}")
+    if expected_width is not None and latents.shape[1] != expected_width:
+        raise DatasetFormatError(
+            f"{path} has {latents.shape[1]} latent columns but the chosen flags need {expected_width} "
+            "(10: --non-periodic-rotation-and-color data, 11: periodic data)")
+    return latents.astype(np.float32)
+
+
+def image_paths(root: str | os.PathLike, n_images: int) -> list[Path]:
+    """Paths of renders 0..n_images-1 under `root/images`, checked to exist."""
+    folder = Path(root) / "images"
+    if not folder.is_dir():
+        raise DatasetFormatError(f"image folder not found: {folder}")
+    present = set(os.listdir(folder))
+    names = [image_name(i, n_images) for i in range(n_images)]
+    missing = [name for name in names if name not in present]
+    if missing:
+        raise DatasetFormatError(f"{folder} lacks {len(missing)} of the {n_images} images raw_latents.npy "
+                                 f"describes (first missing: {missing[0]})")
+    return [folder / name for name in names]
+
+
+def load_image(path: Path) -> torch.Tensor:
+    """One render as a normalised (3, H, W) float tensor."""
+    with Image.open(path) as image:
+        x = TF.to_tensor(image.convert("RGB"))
+    return TF.normalize(x, IMAGE_MEAN, IMAGE_STD)
+
+
+class _Folder:
+    """Latents (selected columns) and, when `load_images`, image paths of one dataset folder."""
+
+    def __init__(self, root, columns, file_width: int | None, load_images: bool):
+        raw = load_raw_latents(root, file_width)
+        self.latents = np.ascontiguousarray(raw[:, list(columns)] if columns is not None else raw)
+        self.paths = image_paths(root, len(raw)) if load_images else None
+
+    def images(self, indices) -> torch.Tensor:
+        if self.paths is None:
+            return NO_IMAGE
+        return torch.stack([load_image(self.paths[i]) for i in indices])
+
+
+class ThreeDIdentPairs(IterableDataset):
+    """Endless stream of batches ((z, z̃) latents, (x, x̃) images) of positive pairs.
+
+    Per batch: z ~ marginal and z̃ ~ conditional(z) from `latent_space` (torch RNG: seeded per
+    DataLoader worker), both snapped to their nearest renders by one faiss search (z̃ to its second
+    neighbour if the first is z's render). Yields `(z, z_tilde, x, x_tilde)` with the latents of the
+    renders found; x, x̃ are `NO_IMAGE` when `load_images` is off (--dummy-mixing and friends).
+    Use with `DataLoader(batch_size=None)`: one item is one batch.
+    """
+
+    def __init__(self, root, latent_space, batch_size: int, columns=None, file_width: int | None = None,
+                 approximate: bool = False, load_images: bool = True, faiss_threads: int = 1):
+        self.folder = _Folder(root, columns, file_width, load_images)
+        if latent_space.dim != self.folder.latents.shape[1]:
+            raise DatasetFormatError(f"latent model has {latent_space.dim} dimensions, the selected columns "
+                                     f"{self.folder.latents.shape[1]}")
+        self.latent_space, self.batch_size = latent_space, batch_size
+        self.approximate, self.faiss_threads = approximate, faiss_threads
+        self._index = None  # built lazily by the process that searches (a DataLoader worker)
+
+    @property
+    def latents(self) -> np.ndarray:
+        return self.folder.latents
+
+    def sample_indices(self) -> tuple[np.ndarray, np.ndarray]:
+        """Render indices of one batch of positive pairs."""
+        if self._index is None:
+            faiss.omp_set_num_threads(self.faiss_threads)
+            self._index = build_index(self.latents, self.approximate)
+        z = self.latent_space.sample_marginal(self.batch_size, "cpu")
+        z_tilde = self.latent_space.sample_conditional(z, self.batch_size, "cpu")
+        return search_pairs(self._index, z.numpy(), z_tilde.numpy())
+
+    def __iter__(self):
+        while True:
+            idx, idx_tilde = self.sample_indices()
+            yield (torch.from_numpy(self.latents[idx]), torch.from_numpy(self.latents[idx_tilde]),
+                   self.folder.images(idx), self.folder.images(idx_tilde))
+
+
+class SequentialThreeDIdent(Dataset):
+    """Every render of a folder, in index order: item i is (z_i, x_i) (x_i = `NO_IMAGE` without images)."""
+
+    def __init__(self, root, columns=None, file_width: int | None = None, load_images: bool = True):
+        self.folder = _Folder(root, columns, file_width, load_images)
+
+    def __len__(self) -> int:
+        return len(self.folder.latents)
+
+    def __getitem__(self, i: int):
+        image = load_image(self.folder.paths[i]) if self.folder.paths else NO_IMAGE
+        return torch.from_numpy(self.folder.latents[i]), image
