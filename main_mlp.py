@@ -1,0 +1,325 @@
+"""Synthetic identifiability experiments (paper §5.1, Table 1; SPEC §3).
+
+Latents z live in a box, on a sphere or in R^n; observations are x = g(z) for a random invertible
+MLP g. An MLP encoder f is trained with InfoNCE on positive pairs (g(z), g(z̃)), z̃ ~ p(z̃ | z), and
+scored by R² (affine identifiability) and MCC (permutation identifiability) of h = f∘g. A
+supervised baseline (f regressed onto z) runs first.
+
+    python main_mlp.py --n 10 --p 1 --c-p 1 --c-param 0.05 --box-norm --save-dir runs/box_l1
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import random
+from pathlib import Path
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+import disentanglement_utils
+import encoders
+import invertible_network_utils
+import losses
+import spaces
+from latent_spaces import LatentSpace
+from training_utils import CsvLogger, atomic_save, die, get_rng_state, load_checkpoint, set_rng_state, set_seed
+
+N_EVAL_SAMPLES = 4096
+LOSS_WINDOW = 100
+PHASES = ("supervised", "unsupervised")
+METRICS = ["phase", "step", "loss", "mean_loss", "r2", "mcc"]
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser("main_mlp.py",
+                                     description="Disentanglement with InfoNCE/Contrastive Learning - MLP Mixing")
+    parser.add_argument("--sphere-r", type=float, default=1.0, help="Radius of the latent sphere (1).")
+    parser.add_argument("--box-min", type=float, default=0.0, help="For box normalization only. Minimal value of box.")
+    parser.add_argument("--box-max", type=float, default=1.0, help="For box normalization only. Maximal value of box.")
+    parser.add_argument("--sphere-norm", action="store_true", help="Normalize output to a sphere.")
+    parser.add_argument("--box-norm", action="store_true", help="Normalize output to a box.")
+    parser.add_argument("--only-supervised", action="store_true", help="Only train supervised model.")
+    parser.add_argument("--only-unsupervised", action="store_true", help="Only train unsupervised model.")
+    parser.add_argument("--more-unsupervised", type=int, default=3,
+                        help="How many more steps to do for unsupervised compared to supervised training (3).")
+    parser.add_argument("--save-dir", type=str, default="",
+                        help="Folder for g, f, checkpoint.pt, metrics.csv and final_scores.json (none if empty).")
+    parser.add_argument("--num-eval-batches", type=int, default=10,
+                        help="Number of batches to average evaluation performance at the end.")
+    parser.add_argument("--rej-mult", type=float, default=1,
+                        help="Memory/CPU trade-off factor for rejection resampling (>= 1; 1 to 4).")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="Seeds g, f and every sample drawn (default: a random seed, printed and saved).")
+    parser.add_argument("--act-fct", type=str, default="leaky_relu",
+                        help="Activation function in mixing network g: "
+                             + ", ".join(invertible_network_utils.ACTIVATIONS) + ".")
+    parser.add_argument("--c-param", type=float, default=0.05,
+                        help="Concentration parameter of the conditional distribution "
+                             "(scale for Lp conditionals, 0.05; kappa for vMF, e.g. 10).")
+    parser.add_argument("--m-param", type=float, default=1.0,
+                        help="Additional parameter for the marginal (only relevant if it is not uniform).")
+    parser.add_argument("--tau", type=float, default=1.0, help="Temperature of the contrastive loss (1).")
+    parser.add_argument("--n-mixing-layer", type=int, default=3,
+                        help="Number of layers in nonlinear mixing network g.")
+    parser.add_argument("--n", type=int, default=10, help="Dimensionality of the latents.")
+    parser.add_argument("--space-type", type=str, default="box", choices=("box", "sphere", "unbounded"))
+    parser.add_argument("--m-p", type=float, default=0,
+                        help="Type of ground-truth marginal distribution. p=0 means uniform; "
+                             "all other p values correspond to (projected) Lp Exponential")
+    parser.add_argument("--c-p", type=float, default=2,
+                        help="Exponent of ground-truth Lp Exponential distribution (0 = vMF, sphere only).")
+    parser.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate (1e-4).")
+    parser.add_argument("--p", type=float, default=2,
+                        help="Exponent of the assumed model Lp Exponential distribution (0 = dot product, vMF).")
+    parser.add_argument("--batch-size", type=int, default=6144, help="Pairs per step (6144 in the paper).")
+    parser.add_argument("--n-log-steps", type=int, default=250, help="Log loss, R² and MCC every this many steps.")
+    parser.add_argument("--n-steps", type=int, default=100001,
+                        help="Supervised steps (the contrastive phase runs n_steps × more_unsupervised).")
+    parser.add_argument("--encoder-scale", type=float, default=1.0,
+                        help="Multiplies f's hidden widths [10n, 50n, 50n, 50n, 50n, 10n] (1 = the paper's f).")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="CPU threads for torch (0 = torch's default).")
+    parser.add_argument("--resume-training", action="store_true",
+                        help="Continue from <save-dir>/checkpoint.pt where an interrupted run stopped.")
+    return parser
+
+
+def validate_args(args: argparse.Namespace) -> None:
+    """One-line errors for flag values that cannot work."""
+    positive = ["n", "batch_size", "n_steps", "n_log_steps", "num_eval_batches", "n_mixing_layer",
+                "more_unsupervised", "c_param", "m_param", "tau", "lr", "sphere_r", "encoder_scale"]
+    for name in positive:
+        if not getattr(args, name) > 0:
+            die(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
+    for name in ("m_p", "c_p", "p", "threads"):
+        if getattr(args, name) < 0:
+            die(f"--{name.replace('_', '-')} must be >= 0, got {getattr(args, name)}")
+    if args.rej_mult < 1:
+        die(f"--rej-mult must be >= 1, got {args.rej_mult}")
+    if args.box_min >= args.box_max:
+        die(f"--box-min must be smaller than --box-max, got {args.box_min} and {args.box_max}")
+    if args.act_fct not in invertible_network_utils.ACTIVATIONS:
+        die(f"--act-fct must be one of {', '.join(invertible_network_utils.ACTIVATIONS)}, got {args.act_fct!r}")
+    if args.space_type == "unbounded" and args.m_p == 0:
+        die("--space-type unbounded has no uniform marginal: set --m-p to 1, 2 or another exponent")
+    if args.c_p == 0 and args.space_type != "sphere":
+        die("--c-p 0 (von Mises-Fisher conditional) needs --space-type sphere")
+    if args.only_supervised and args.only_unsupervised:
+        die("--only-supervised and --only-unsupervised exclude each other")
+    if args.sphere_norm and args.box_norm:
+        die("--sphere-norm and --box-norm exclude each other")
+    if args.resume_training and not args.save_dir:
+        die("--resume-training needs --save-dir")
+
+
+def build_space(args: argparse.Namespace) -> spaces.Space:
+    if args.space_type == "box":
+        return spaces.NBoxSpace(args.n, args.box_min, args.box_max, rej_mult=args.rej_mult)
+    if args.space_type == "sphere":
+        return spaces.NSphereSpace(args.n, args.sphere_r)
+    return spaces.NRealSpace(args.n)
+
+
+def lp_sampler(space: spaces.Space, p: float, scale: float):
+    """(mean, size, device) ↦ samples from the Lp-exponential family: 1 Laplace, 2 Normal, else generalized."""
+    if p == 1:
+        return lambda mean, size, device: space.laplace(mean, scale, size, device)
+    if p == 2:
+        return lambda mean, size, device: space.normal(mean, scale, size, device)
+    return lambda mean, size, device: space.generalized_normal(mean, scale, p, size, device)
+
+
+def build_latent_space(args: argparse.Namespace) -> LatentSpace:
+    """Marginal (SPEC §3): m_p 0 uniform, else Lp around η (0, or r·e_1 on the sphere);
+    conditional around z: c_p 0 vMF(κ = c_param), else Lp with scale c_param."""
+    space = build_space(args)
+    eta = torch.zeros(args.n)
+    if args.space_type == "sphere":
+        eta[0] = args.sphere_r
+    if args.m_p == 0:
+        def sample_marginal(space, size, device):
+            return space.uniform(size, device)
+    else:
+        draw = lp_sampler(space, args.m_p, args.m_param)
+
+        def sample_marginal(space, size, device):
+            return draw(eta, size, device)
+    if args.c_p == 0:
+        def sample_conditional(space, z, size, device):
+            return space.von_mises_fisher(z, args.c_param, size, device)
+    else:
+        draw_conditional = lp_sampler(space, args.c_p, args.c_param)
+
+        def sample_conditional(space, z, size, device):
+            return draw_conditional(z, size, device)
+    return LatentSpace(space, sample_marginal, sample_conditional)
+
+
+def build_encoder(args: argparse.Namespace, phase: str) -> nn.Module:
+    """f: MLP n → [10n, 50n, 50n, 50n, 50n, 10n]·encoder_scale → n; the contrastive model gets the output
+    normalisation its loss assumes (dot product: unit sphere; --box-norm / --sphere-norm: learnable)."""
+    normalization, kwargs = None, {}
+    if phase == "unsupervised":
+        if args.box_norm:
+            normalization, kwargs = "learnable_box", {"init_abs_bound": args.box_max - args.box_min}
+        elif args.sphere_norm:
+            normalization, kwargs = "learnable_sphere", {"init_r": args.sphere_r}
+        elif args.p == 0:
+            normalization = "fixed_sphere"
+    hidden = [max(1, round(w * args.n * args.encoder_scale)) for w in (10, 50, 50, 50, 50, 10)]
+    return encoders.get_mlp(args.n, args.n, hidden,
+                            output_normalization=normalization, output_normalization_kwargs=kwargs)
+
+
+def build_loss(args: argparse.Namespace, phase: str):
+    """(z, z̃, f(x), f(x̃)) ↦ scalar loss: MSE to z (supervised) or InfoNCE with rolled negatives."""
+    if phase == "supervised":
+        return lambda z1, z2, h1, h2: nn.functional.mse_loss(h1, z1)
+    if args.p == 0:
+        contrastive = losses.SimCLRLoss(normalize=False, tau=args.tau)
+    else:
+        contrastive = losses.LpSimCLRLoss(p=args.p, tau=args.tau, simclr_compatibility_mode=True)
+    return lambda z1, z2, h1, h2: contrastive(z1, z2, None, h1, h2, torch.roll(h1, 1, 0))[0]
+
+
+@torch.no_grad()
+def scores(h: nn.Module, latent_space: LatentSpace, n_samples: int) -> tuple[float, float]:
+    """R² of a linear map h(z) → z (fitted on one half, scored on the other) and the MCC."""
+    z = latent_space.sample_marginal(n_samples)
+    hz = h(z)
+    (r2, _), _ = disentanglement_utils.linear_disentanglement(z, hz, mode="r2", train_test_split=True)
+    (mcc, _), _ = disentanglement_utils.permutation_disentanglement(z, hz, mode="pearson", rescaling=True)
+    return r2, mcc
+
+
+def final_scores(h: nn.Module, latent_space: LatentSpace, args: argparse.Namespace) -> dict:
+    """R² and MCC on `num_eval_batches` fresh batches: mean and std."""
+    values = torch.tensor([scores(h, latent_space, args.batch_size) for _ in range(args.num_eval_batches)])
+    mean, std = values.mean(0), values.std(0) if len(values) > 1 else torch.zeros(2)
+    return {"r2_mean": mean[0].item(), "r2_std": std[0].item(), "mcc_mean": mean[1].item(), "mcc_std": std[1].item()}
+
+
+class Run:
+    """Everything a run saves and restores: g, one f per phase, the optimiser, position and RNG."""
+
+    def __init__(self, args: argparse.Namespace):
+        self.args = args
+        self.save_dir = Path(args.save_dir) if args.save_dir else None
+        self.latent_space = build_latent_space(args)
+        self.g = invertible_network_utils.construct_invertible_mlp(
+            n=args.n, n_layers=args.n_mixing_layer, n_iter_cond_thresh=25000, cond_thresh_ratio=0.0,
+            act_fct=args.act_fct)
+        self.fs = {phase: build_encoder(args, phase) for phase in PHASES}
+        self.phase, self.step, self.optimizer_state, self.losses = None, 0, None, []
+        self.results: dict[str, dict] = {}
+        self.logger = None
+
+    def state(self) -> dict:
+        return {"g": self.g.state_dict(), "f": {k: f.state_dict() for k, f in self.fs.items()},
+                "phase": self.phase, "step": self.step, "optimizer": self.optimizer_state,
+                "losses": self.losses, "results": self.results, "rng": get_rng_state(),
+                "metrics_rows": self.logger.rows if self.logger else 0, "args": vars(self.args)}
+
+    def load(self, ckpt: dict) -> None:
+        if ckpt["args"]["n"] != self.args.n:
+            die(f"checkpoint has latent width {ckpt['args']['n']}, but --n is {self.args.n}")
+        self.g.load_state_dict(ckpt["g"])
+        for k, f in self.fs.items():
+            f.load_state_dict(ckpt["f"][k])
+        self.phase, self.step, self.optimizer_state = ckpt["phase"], ckpt["step"], ckpt["optimizer"]
+        self.losses, self.results = ckpt["losses"], ckpt["results"]
+        set_rng_state(ckpt["rng"])
+
+    def checkpoint(self) -> None:
+        if self.save_dir:
+            atomic_save(self.state(), self.save_dir / "checkpoint.pt")
+
+
+def train_phase(run: Run, phase: str, n_steps: int) -> None:
+    """Adam on fresh (z, z̃) batches from step `run.step` to `n_steps`; log, checkpoint, score."""
+    args, f = run.args, run.fs[phase]
+    h = nn.Sequential(run.g, f)
+    loss_fn = build_loss(args, phase)
+    optimizer = torch.optim.Adam(f.parameters(), lr=args.lr)
+    if run.phase == phase and run.optimizer_state is not None:
+        optimizer.load_state_dict(run.optimizer_state)
+    else:
+        run.phase, run.step, run.losses = phase, 0, []
+    window = collections.deque(run.losses, maxlen=LOSS_WINDOW)
+    progress = tqdm(range(run.step, n_steps), desc=phase, initial=run.step, total=n_steps,
+                    disable=None)  # no bar when stdout is not a terminal
+    for step in progress:
+        z1 = run.latent_space.sample_marginal(args.batch_size)
+        z2 = run.latent_space.sample_conditional(z1, args.batch_size)
+        h1, h2 = h(torch.cat([z1, z2])).chunk(2)
+        loss = loss_fn(z1, z2, h1, h2)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        window.append(loss.item())
+        if step % args.n_log_steps == 0 or step == n_steps - 1:
+            r2, mcc = scores(h, run.latent_space, N_EVAL_SAMPLES)
+            mean_loss = sum(window) / len(window)
+            progress.write(f"{phase} step {step}: loss {loss.item():.4f} mean loss {mean_loss:.4f} "
+                           f"R² {r2:.4f} MCC {mcc:.4f}")
+            progress.set_postfix(loss=f"{mean_loss:.4f}", r2=f"{r2:.3f}", mcc=f"{mcc:.3f}")
+            if run.logger:
+                run.logger.log(dict(phase=phase, step=step, loss=loss.item(), mean_loss=mean_loss, r2=r2, mcc=mcc))
+            run.step, run.losses, run.optimizer_state = step + 1, list(window), optimizer.state_dict()
+            run.checkpoint()
+    progress.close()
+    run.results[phase] = final_scores(h, run.latent_space, args)
+    run.optimizer_state = None
+    report = run.results[phase]
+    print(f"{phase} final (mean ± std over {args.num_eval_batches} batches): "
+          f"R² {report['r2_mean']:.4f} ± {report['r2_std']:.4f}  MCC {report['mcc_mean']:.4f} ± {report['mcc_std']:.4f}")
+    run.checkpoint()
+
+
+def save_outputs(run: Run) -> None:
+    atomic_save(run.g.state_dict(), run.save_dir / "g.pt")
+    for phase, f in run.fs.items():
+        if phase in run.results:
+            atomic_save(f.state_dict(), run.save_dir / f"f_{phase}.pt")
+    (run.save_dir / "final_scores.json").write_text(json.dumps(run.results, indent=2))
+
+
+def main(args: argparse.Namespace) -> dict:
+    """Train the selected phases; return {phase: final scores}."""
+    validate_args(args)
+    if args.seed is None:
+        args.seed = random.randrange(2**31)
+    print(f"seed: {args.seed}")
+    set_seed(args.seed)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    run = Run(args)
+    z = run.latent_space.sample_marginal(N_EVAL_SAMPLES)
+    (r2, _), _ = disentanglement_utils.linear_disentanglement(z, run.g(z), train_test_split=True)
+    (mcc, _), _ = disentanglement_utils.permutation_disentanglement(z, run.g(z))
+    print(f"how entangled is x = g(z): R² {r2:.4f} MCC {mcc:.4f}")
+    resume_rows = None
+    if args.resume_training:
+        ckpt = load_checkpoint(Path(args.save_dir) / "checkpoint.pt")
+        run.load(ckpt)
+        resume_rows = ckpt["metrics_rows"]
+        print(f"resuming {run.phase} at step {run.step} (finished: {', '.join(run.results) or 'none'})")
+    if run.save_dir:
+        run.save_dir.mkdir(parents=True, exist_ok=True)
+        (run.save_dir / "args.json").write_text(json.dumps(vars(args), indent=2))
+        run.logger = CsvLogger(run.save_dir / "metrics.csv", METRICS, resume_rows)
+    steps = {"supervised": args.n_steps, "unsupervised": args.n_steps * args.more_unsupervised}
+    for phase in PHASES:
+        skipped = (phase == "supervised" and args.only_unsupervised) or (phase == "unsupervised" and args.only_supervised)
+        if not skipped and phase not in run.results:
+            train_phase(run, phase, steps[phase])
+    if run.save_dir:
+        save_outputs(run)
+    return run.results
+
+
+if __name__ == "__main__":
+    main(get_args_parser().parse_args())
