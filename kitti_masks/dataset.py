@@ -34,7 +34,8 @@ def load_pickle(data_dir: str) -> tuple[list[np.ndarray], list[np.ndarray]]:
         with open(path, "rb") as f:
             data = pickle.load(f)
         masks, latents = data["pedestrians"], data["pedestrians_latents"]
-    except (pickle.UnpicklingError, EOFError, KeyError, TypeError, ValueError, AttributeError) as e:
+    except (pickle.UnpicklingError, EOFError, KeyError, IndexError, TypeError, ValueError, AttributeError,
+            ImportError, UnicodeDecodeError) as e:
         die(f"{path} is corrupt or not a KITTI Masks pickle ({type(e).__name__}: {e}); {HOW_TO_GET}")
     check_sequences(path, masks, latents)
     return masks, latents
@@ -42,7 +43,7 @@ def load_pickle(data_dir: str) -> tuple[list[np.ndarray], list[np.ndarray]]:
 
 def check_sequences(path: str, masks: list, latents: list) -> None:
     """Shapes the loader relies on: matching lengths, (T, 64, 64) masks, (T, 3) latents, T ≥ 2 somewhere."""
-    if len(masks) != len(latents) or not masks:
+    if len(masks) != len(latents) or len(masks) == 0:
         die(f"{path}: {len(masks)} mask sequences but {len(latents)} latent sequences")
     for i, (m, z) in enumerate(zip(masks, latents)):
         if np.ndim(m) != 3 or np.shape(m)[1:] != (64, 64) or np.shape(z) != (len(m), 3):

@@ -74,7 +74,7 @@ class Solver:
         save "last" every `save_step` and at the end, and "<iteration>" every KEEP_EVERY."""
         self.encoder.train()
         running, count = torch.zeros((), device=self.device), 0
-        with tqdm(total=max_iter, initial=self.iteration, desc="train", unit="it", dynamic_ncols=True) as bar:
+        with tqdm(total=max_iter, initial=self.iteration, desc="train", unit="it", mininterval=1.0) as bar:
             for images, _ in itertools.islice(endless(loader), max(0, max_iter - self.iteration)):
                 running, count = running + self.step(images), count + 1
                 self.iteration += 1

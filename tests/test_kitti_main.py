@@ -1,0 +1,122 @@
+"""main_kitti.py: the seed's flag contract, run layout, --evaluate, resume, seeds, writer, errors."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import main_kitti
+from tools.kitti_masks.make_synthetic import WalkConfig, write_synthetic
+
+# Defaults of the seed's main_kitti.py listing (+ --data-dir), spelled as there.
+SEED_DEFAULTS = {
+    "--box-norm": 0, "--p": 1, "--experiment-dir": "", "--evaluate": False, "--specify": "", "--random-search": False,
+    "--random-seeds": False, "--seed": 2, "--beta": 1, "--gamma": 10, "--rate-prior": 6, "--data-distribution": "laplace",
+    "--rate-data": 1, "--data-k": -1, "--betavae": False, "--search-beta": False, "--output-dir": "outputs",
+    "--log-dir": "logs", "--ckpt-dir": "checkpoints", "--max-iter": 300000, "--dataset": "kittimasks",
+    "--batch-size": 64, "--num-workers": 2, "--image-size": 64, "--use-writer": False, "--z-dim": 10, "--lr": 1e-4,
+    "--beta1": 0.9, "--beta2": 0.999, "--ckpt-name": "last", "--log-step": 1000, "--save-step": 10000,
+    "--kitti-max-delta-t": 1, "--natural-discrete": False, "--verbose": False, "--cuda": False, "--num_runs": 10,
+    "--data-dir": "./data/kitti/"}
+SLOWVAE_ONLY = ("--beta", "--gamma", "--rate-prior", "--data-distribution", "--rate-data", "--data-k", "--betavae",
+                "--search-beta", "--natural-discrete")
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    path = tmp_path_factory.mktemp("kitti")
+    write_synthetic(str(path), 12, seed=0, config=WalkConfig(max_len=20))
+    return str(path)
+
+
+@pytest.fixture
+def run(data_dir, tmp_path):
+    """main_kitti.main with small settings, writing under tmp_path."""
+    def _run(*flags: str) -> list[dict]:
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return main_kitti.main(["--data-dir", data_dir, "--output-dir", str(tmp_path / "out"),
+                                    "--ckpt-dir", str(tmp_path / "ckpt"), "--log-dir", str(tmp_path / "logs"),
+                                    "--batch-size", "8", "--num-workers", "0", "--log-step", "2", *flags])
+        finally:
+            torch.set_num_threads(threads)
+    return _run
+
+
+def test_flags_and_defaults_match_the_seed_listing():
+    parser = main_kitti.get_args_parser()
+    options = {s: a for a in parser._actions for s in a.option_strings if s not in ("-h", "--help")}
+    assert set(options) == set(SEED_DEFAULTS)
+    for flag, default in SEED_DEFAULTS.items():
+        assert options[flag].default == default, flag
+    for flag in SLOWVAE_ONLY:
+        assert "no effect" in options[flag].help, flag
+
+
+@pytest.mark.parametrize("flags, message", [(["--dataset", "mpi3d"], "not implemented"),
+                                            (["--dataset", "imagenet"], "unknown --dataset"),
+                                            (["--batch-size", "7"], "--batch-size"),
+                                            (["--z-dim", "2"], "--z-dim")])
+def test_bad_settings_fail_at_once_with_one_line(tmp_path, flags, message):
+    with pytest.raises(SystemExit) as e:
+        main_kitti.main(["--data-dir", str(tmp_path / "no_data"), *flags])  # no pickle there: checked first
+    assert message in str(e.value) and "\n" not in str(e.value)
+
+
+def test_train_writes_run_layout_then_evaluate_scores_the_checkpoint(run, tmp_path):
+    trained, = run("--max-iter", "4")
+    run_dir, ckpt = tmp_path / "out" / "kittimasks_1" / "1_0" / "2", tmp_path / "ckpt" / "kittimasks_1" / "1_0" / "2" / "last"
+    assert json.loads((run_dir / "args.json").read_text())["max_iter"] == 4
+    assert [line.split(",")[0] for line in (run_dir / "log.csv").read_text().split()] == ["step", "2", "4"]
+    written = json.loads((run_dir / "evaluation_last.json").read_text())
+    assert written["mcc"] == trained["mcc"] and np.shape(written["corr_matrix"]) == (10, 10)
+    checkpoint = ckpt.read_bytes()
+    evaluated, = run("--evaluate", "--max-iter", "1000")
+    assert ckpt.read_bytes() == checkpoint and evaluated["iteration"] == 4
+    assert evaluated["mcc"] == pytest.approx(trained["mcc"])
+
+
+def test_resume_continues_the_last_checkpoint(run, tmp_path, capsys):
+    run("--max-iter", "4", "--box-norm", "1")
+    resumed, = run("--max-iter", "6", "--box-norm", "1")
+    assert "resumed from" in capsys.readouterr().out and resumed["iteration"] == 6
+    log = (tmp_path / "out" / "kittimasks_1" / "1_1" / "2" / "log.csv").read_text().split()
+    assert [line.split(",")[0] for line in log] == ["step", "2", "4", "6"]
+
+
+def test_evaluate_without_checkpoint_is_a_one_line_error(run):
+    with pytest.raises(SystemExit, match="checkpoint not found"):
+        run("--evaluate")
+
+
+def test_random_seeds_write_one_result_per_seed_and_a_summary(run, tmp_path):
+    results = run("--random-seeds", "--num_runs", "2", "--max-iter", "2")
+    seeds = [r["seed"] for r in results]
+    assert len(set(seeds)) == 2 and all(10**6 <= s < 10**7 for s in seeds)
+    exp = tmp_path / "out" / "kittimasks_1" / "1_0"
+    mccs = [json.loads((exp / str(s) / "evaluation_last.json").read_text())["mcc"] for s in seeds]
+    summary = json.loads((exp / "summary.json").read_text())
+    assert summary["seeds"] == seeds and summary["mcc"] == mccs
+    assert summary["mcc_mean"] == pytest.approx(np.mean(mccs)) and summary["mcc_std"] == pytest.approx(np.std(mccs))
+    again = run("--random-seeds", "--num_runs", "2", "--evaluate")
+    assert [r["mcc"] for r in again] == pytest.approx(mccs)
+
+
+def test_random_search_records_drawn_slowvae_weights(run, tmp_path):
+    result, = run("--random-search", "--num_runs", "1", "--max-iter", "0", "--search-beta")
+    args = json.loads((tmp_path / "out" / "kittimasks_1" / "1_0" / str(result["seed"]) / "args.json").read_text())
+    assert 1 <= args["beta"] <= 16 and 1 <= args["gamma"] <= 16 and 1 <= args["rate_prior"] <= 10
+
+
+def test_use_writer_writes_tensorboard_loss_scalars(run, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    run("--max-iter", "4", "--use-writer")
+    events = EventAccumulator(str(tmp_path / "logs" / "kittimasks_1" / "1_0" / "2")).Reload()
+    assert [e.step for e in events.Scalars("loss")] == [2, 4]
+
+
+def test_cuda_flag_says_which_device(run, capsys):
+    run("--max-iter", "0", "--cuda")
+    out = capsys.readouterr().out
+    assert ("device: cuda" in out) if torch.cuda.is_available() else ("CUDA requested but not available" in out)
