@@ -6,8 +6,8 @@ negatives n. Each anchor i is compared with EVERY row j of `z3_rec` (an N×N mat
 `z3_rec = roll(z1_rec, 1, 0)`, so anchor i's own image appears among the negatives of anchor i+1 —
 kept as in the paper's code. Returns `(mean_loss, per_item_loss, [components])`.
 
-No loss builds an N×N×n difference tensor: distances come from `torch.cdist` (p ≥ 1) or from
-row chunks (p < 1).
+No loss keeps an N×N×n difference tensor: distances come from `torch.cdist` (p ≥ 1) or from
+row chunks that are recomputed in the backward pass (p < 1).
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from abc import ABC, abstractmethod
 import torch
 from torch import nn
 import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
 
 Output = tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]
 P_LT1_EPS = 1e-6  # keeps the gradient of |d|^p finite at d = 0 for p < 1
@@ -37,8 +38,10 @@ def pairwise_lp_distance(a: torch.Tensor, b: torch.Tensor, p: float, pow: bool) 
     if p >= 1:
         d = torch.cdist(a, b, p=p)
         return d.pow(p) if pow else d
+    # p < 1: row chunks, each recomputed in backward instead of kept (activation checkpointing)
     rows = max(1, CHUNK_ELEMENTS // max(1, b.shape[0] * b.shape[1]))
-    chunks = [lp_distance(a_chunk.unsqueeze(1), b.unsqueeze(0), p, pow) for a_chunk in a.split(rows)]
+    chunks = [checkpoint(lp_distance, a_chunk.unsqueeze(1), b.unsqueeze(0), p, pow, use_reentrant=False)
+              for a_chunk in a.split(rows)]
     return torch.cat(chunks)
 
 
