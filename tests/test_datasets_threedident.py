@@ -1,0 +1,109 @@
+"""datasets/threedident_dataset.py: file names, folder checks, the pair stream (latents and images of
+the renders found, z̃ near z, never z's own render, deterministic per seed) and the in-order test set."""
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader
+
+from datasets.threedident_dataset import (IMAGE_MEAN, IMAGE_STD, DatasetFormatError, SequentialThreeDIdent,
+                                          ThreeDIdentPairs, image_name, load_raw_latents)
+from datasets.threedident_latents import build_latent_space, select_columns
+
+N = 400
+
+
+def write_folder(root, n=N, width=10, n_images=None):
+    """raw_latents.npy plus 8×8 PNGs whose red/green values spell the render index."""
+    root.mkdir(parents=True, exist_ok=True)
+    np.save(root / "raw_latents.npy", np.random.default_rng(0).uniform(-1, 1, (n, width)).astype(np.float32))
+    (root / "images").mkdir()
+    for i in range(n if n_images is None else n_images):
+        pixels = np.zeros((8, 8, 3), np.uint8)
+        pixels[..., 0], pixels[..., 1] = i % 256, i // 256
+        Image.fromarray(pixels).save(root / "images" / image_name(i, n))
+    return root
+
+
+def decode_index(images: torch.Tensor) -> np.ndarray:
+    """Render index spelled by normalised images (B, 3, H, W)."""
+    rgb = images[:, :, 0, 0] * torch.tensor(IMAGE_STD) + torch.tensor(IMAGE_MEAN)
+    values = (rgb * 255).round().long()
+    return (values[:, 0] + 256 * values[:, 1]).numpy()
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    return write_folder(tmp_path_factory.mktemp("3dident"))
+
+
+def pairs(folder, **kwargs):
+    layout = select_columns(True)
+    space = build_latent_space(layout, "l2", sigma=0.1)
+    return ThreeDIdentPairs(folder, space, 64, layout.columns, layout.file_width, **kwargs)
+
+
+@pytest.mark.parametrize("n, index, name", [(250000, 7, "000007.png"), (25000, 24999, "24999.png"),
+                                            (10, 9, "9.png"), (11, 10, "10.png"), (2, 1, "1.png")])
+def test_image_names_are_zero_padded_to_ceil_log10(n, index, name):
+    assert image_name(index, n) == name
+
+
+def test_pair_batches_hold_the_renders_found(folder):
+    torch.manual_seed(0)
+    z, z_tilde, x, x_tilde = next(iter(pairs(folder)))
+    latents = np.load(folder / "raw_latents.npy")
+    assert z.shape == z_tilde.shape == (64, 10) and x.shape == x_tilde.shape == (64, 3, 8, 8)
+    idx, idx_tilde = decode_index(x), decode_index(x_tilde)
+    assert np.allclose(latents[idx], z.numpy()) and np.allclose(latents[idx_tilde], z_tilde.numpy())
+    assert (idx != idx_tilde).all()
+
+
+def test_positives_are_closer_than_random_pairs(folder):
+    torch.manual_seed(0)
+    stream = iter(pairs(folder, load_images=False))
+    z, z_tilde, x, _ = next(stream)
+    assert x.numel() == 0
+    positive = (z - z_tilde).norm(dim=1).mean()
+    negative = (z - z.roll(1, 0)).norm(dim=1).mean()
+    assert positive < 0.8 * negative
+
+
+def test_stream_is_deterministic_per_seed_with_workers(folder):
+    def first_batches(seed):
+        torch.manual_seed(seed)
+        loader = iter(DataLoader(pairs(folder, load_images=False), batch_size=None, num_workers=1))
+        return torch.cat([next(loader)[0] for _ in range(2)])
+
+    assert torch.equal(first_batches(0), first_batches(0))
+    assert not torch.equal(first_batches(0), first_batches(1))
+
+
+def test_sequential_dataset_is_every_render_in_order(folder):
+    data = SequentialThreeDIdent(folder, select_columns(True).columns, 10)
+    z, x = next(iter(DataLoader(data, batch_size=N)))
+    assert len(data) == N and (decode_index(x) == np.arange(N)).all()
+    assert np.allclose(z.numpy(), np.load(folder / "raw_latents.npy"))
+
+
+def test_column_selection(folder):
+    layout = select_columns(True, color_only=True)
+    data = SequentialThreeDIdent(folder, layout.columns, 10, load_images=False)
+    assert np.allclose(data[5][0].numpy(), np.load(folder / "raw_latents.npy")[5, 7:])
+
+
+def test_bad_folders_are_reported(tmp_path, folder):
+    with pytest.raises(DatasetFormatError, match="dataset folder not found"):
+        load_raw_latents(tmp_path / "missing")
+    with pytest.raises(DatasetFormatError, match="raw_latents.npy is missing"):
+        load_raw_latents(tmp_path)
+    with pytest.raises(DatasetFormatError, match="has 10 latent columns but the chosen flags need 11"):
+        load_raw_latents(folder, expected_width=11)
+    short = write_folder(tmp_path / "short", n=20, n_images=15)
+    with pytest.raises(DatasetFormatError, match=r"lacks 5 of the 20 images .* \(first missing: 15.png\)"):
+        SequentialThreeDIdent(short, None, 10)
+    (tmp_path / "noimages").mkdir()
+    np.save(tmp_path / "noimages" / "raw_latents.npy", np.zeros((5, 10), np.float32))
+    with pytest.raises(DatasetFormatError, match="image folder not found"):
+        SequentialThreeDIdent(tmp_path / "noimages", None, 10)
+    assert len(SequentialThreeDIdent(tmp_path / "noimages", None, 10, load_images=False)) == 5
