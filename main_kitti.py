@@ -1,4 +1,4 @@
-"""KITTI Masks: contrastive learning on pedestrian-mask videos (SPEC §4; paper §6, Table 3).
+"""KITTI Masks: contrastive learning on pedestrian-mask videos (SPEC §4; the paper's KITTI Masks experiment).
 
 Trains the convolutional encoder with LpSimCLRLoss on frame pairs (t, t+k), then scores it with the
 SlowVAE-protocol MCC. Layout of a run (seed s, experiment dir E, default "<dataset>_<max_delta_t>/<p>_<box_norm>"):
@@ -32,11 +32,13 @@ NO_EFFECT = "SlowVAE only: recorded in args.json, no effect on the contrastive m
 def get_args_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description="Disentanglement with InfoNCE/Contrastive Learning - KITTI Masks")
     add = parser.add_argument
-    add("--box-norm", type=int, default=0, help="1: learnable box output sigmoid(x)·b (the paper's box model); 0: none.")
+    add("--box-norm", type=int, default=0,
+        help="1: learnable box output sigmoid(x)·b (the paper's box model, recommended); 0: none")
     add("--p", type=int, default=1, help="Exponent of the Lp model (1 = Laplace conditional, the paper's setting).")
     add("--experiment-dir", type=str, default="", help="specify path; default <dataset>_<max-delta-t>/<p>_<box-norm>")
     add("--evaluate", action="store_true", help="evaluate instead of train: score <ckpt-dir>/E/<seed>/<ckpt-name>")
-    add("--specify", type=str, default="", help="SlowVAE only: picked a subset of metrics; only the MCC exists here, so no effect.")
+    add("--specify", type=str, default="",
+        help="SlowVAE only: picked a subset of metrics; only the MCC exists here, so no effect")
     add("--random-search", action="store_true",
         help="like --random-seeds, and also draws --beta/--gamma/--rate-prior as SlowVAE did (recorded only)")
     add("--random-seeds", action="store_true",
@@ -54,14 +56,14 @@ def get_args_parser() -> argparse.ArgumentParser:
     add("--log-dir", type=str, default="logs", help="log directory (TensorBoard, with --use-writer)")
     add("--ckpt-dir", type=str, default="checkpoints", help="checkpoint directory")
     add("--data-dir", type=str, default="./data/kitti/", help="folder holding kitti_peds_v2.pickle")
-    add("--max-iter", type=float, default=300000, help="maximum training iteration (paper: 300000)")
+    add("--max-iter", type=float, default=300000, help="maximum training iteration (recommended 300000)")
     add("--dataset", type=str, default="kittimasks",
-        help="dataset name; only kittimasks is implemented (dsprites, cars3d, smallnorb, shapes3d, mpi3d, natural are not)")
+        help="dataset name: kittimasks (dsprites, cars3d, smallnorb, shapes3d, mpi3d, natural: not implemented)")
     add("--batch-size", type=int, default=64, help="batch size in images = 2 × pairs (recommended 64)")
     add("--num-workers", type=int, default=2, help="dataloader num_workers (2 keep up with a GPU)")
     add("--image-size", type=int, default=64, help="image size. now only (64,64) is supported")
     add("--use-writer", action="store_true", help="write TensorBoard scalars to <log-dir>/E/<seed>")
-    add("--z-dim", type=int, default=10, help="dimension of the representation z (≥ 3; paper: 10)")
+    add("--z-dim", type=int, default=10, help="dimension of the representation z (≥ 3; recommended 10)")
     add("--lr", type=float, default=1e-4, help="learning rate (recommended 1e-4)")
     add("--beta1", type=float, default=0.9, help="Adam optimizer beta1")
     add("--beta2", type=float, default=0.999, help="Adam optimizer beta2")
@@ -69,7 +71,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     add("--log-step", type=int, default=1000, help="iterations between rows of log.csv (mean loss)")
     add("--save-step", type=int, default=10000, help="iterations between saves of the 'last' checkpoint")
     add("--kitti-max-delta-t", type=int, default=1,
-        help="max t difference between frames sampled from kitti data loader (paper: 1)")
+        help="max t difference between frames sampled from kitti data loader (recommended 1)")
     add("--natural-discrete", action="store_true", help=f"discretize natural sprites. {NO_EFFECT}")
     add("--verbose", action="store_true", help="for evaluation: also print the matched correlation matrix")
     add("--cuda", action="store_true", help="train on the GPU when one is present")
@@ -106,7 +108,8 @@ def run_seeds(args: argparse.Namespace) -> list[int]:
     """The seeds to run: --seed, or --num_runs distinct seeds in [10^6, 10^7) drawn from --seed."""
     if not (args.random_seeds or args.random_search):
         return [args.seed]
-    return [int(s) + 1_000_000 for s in np.random.default_rng(args.seed).choice(9_000_000, args.num_runs, replace=False)]
+    draws = np.random.default_rng(args.seed).choice(9_000_000, args.num_runs, replace=False)
+    return [int(s) + 1_000_000 for s in draws]
 
 
 def with_search_params(args: argparse.Namespace, seed: int) -> argparse.Namespace:
@@ -140,7 +143,8 @@ def train(args: argparse.Namespace, solver: Solver, dataset: KittiMasks, out_dir
     if os.path.exists(resume_path):
         solver.load(resume_path)
         print(f"resumed from {resume_path} at iteration {solver.iteration}")
-    logger = CsvLogger(os.path.join(out_dir, "log.csv"), ["step", "loss"], resume_rows=solver.iteration // args.log_step)
+    logger = CsvLogger(os.path.join(out_dir, "log.csv"), ["step", "loss"],
+                       resume_rows=solver.iteration // args.log_step)  # one row per log_step kept
     writer = None
     if args.use_writer:
         from torch.utils.tensorboard import SummaryWriter  # imported lazily: slow, and only needed here
@@ -195,6 +199,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     check_args(args)
     dataset = KittiMasks.from_dir(args.data_dir, max_delta_t=args.kitti_max_delta_t)
     device = select_device(args.cuda)
+    torch.backends.cudnn.benchmark = True  # fixed 64×64 inputs: let cuDNN pick the fastest kernels
     results = [run(with_search_params(args, seed), dataset, device) for seed in run_seeds(args)]
     if args.random_seeds or args.random_search:
         summarize(args, results)

@@ -1,4 +1,4 @@
-"""KITTI Masks frame pairs (SPEC §4; paper §6, "KITTI Masks").
+"""KITTI Masks frame pairs (SPEC §4; the paper's KITTI Masks experiment).
 
 `kitti_peds_v2.pickle` holds a dict: "pedestrians", a list of bool arrays (T_i, 64, 64), and
 "pedestrians_latents", a list of float arrays (T_i, 3) = (centre-of-mass row, centre-of-mass column,

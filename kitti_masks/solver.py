@@ -1,4 +1,4 @@
-"""Contrastive training of the KITTI Masks encoder (SPEC §4; paper §6) with resumable checkpoints.
+"""Contrastive training of the KITTI Masks encoder, with resumable checkpoints (SPEC §4).
 
 One step encodes an interleaved batch of pairs, takes the even rows as anchors f(x_t), the odd rows
 as positives f(x_t+k) and the anchors rolled by one as negatives, and minimises LpSimCLRLoss.

@@ -11,7 +11,8 @@ from tools.kitti_masks.make_synthetic import WalkConfig, write_synthetic
 # Defaults of the seed's main_kitti.py listing (+ --data-dir), spelled as there.
 SEED_DEFAULTS = {
     "--box-norm": 0, "--p": 1, "--experiment-dir": "", "--evaluate": False, "--specify": "", "--random-search": False,
-    "--random-seeds": False, "--seed": 2, "--beta": 1, "--gamma": 10, "--rate-prior": 6, "--data-distribution": "laplace",
+    "--random-seeds": False, "--seed": 2, "--beta": 1, "--gamma": 10, "--rate-prior": 6,
+    "--data-distribution": "laplace",
     "--rate-data": 1, "--data-k": -1, "--betavae": False, "--search-beta": False, "--output-dir": "outputs",
     "--log-dir": "logs", "--ckpt-dir": "checkpoints", "--max-iter": 300000, "--dataset": "kittimasks",
     "--batch-size": 64, "--num-workers": 2, "--image-size": 64, "--use-writer": False, "--z-dim": 10, "--lr": 1e-4,
@@ -66,7 +67,8 @@ def test_bad_settings_fail_at_once_with_one_line(tmp_path, flags, message):
 
 def test_train_writes_run_layout_then_evaluate_scores_the_checkpoint(run, tmp_path):
     trained, = run("--max-iter", "4")
-    run_dir, ckpt = tmp_path / "out" / "kittimasks_1" / "1_0" / "2", tmp_path / "ckpt" / "kittimasks_1" / "1_0" / "2" / "last"
+    run_dir = tmp_path / "out" / "kittimasks_1" / "1_0" / "2"
+    ckpt = tmp_path / "ckpt" / "kittimasks_1" / "1_0" / "2" / "last"
     assert json.loads((run_dir / "args.json").read_text())["max_iter"] == 4
     assert [line.split(",")[0] for line in (run_dir / "log.csv").read_text().split()] == ["step", "2", "4"]
     written = json.loads((run_dir / "evaluation_last.json").read_text())

@@ -11,6 +11,15 @@ from losses import LpSimCLRLoss
 from tools.kitti_masks.make_synthetic import WalkConfig, make_dataset
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One intra-op thread: on a small shared CPU more threads only contend."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def brute_force_loss(codes: torch.Tensor, p: float) -> torch.Tensor:
     """Eq. of SPEC §2 (compatibility mode, α = 1/2, τ = 1) with anchors = even rows, positives = odd
     rows, negatives of anchor i = every anchor rolled by one."""
@@ -46,16 +55,7 @@ def synthetic_dataset(n_sequences: int) -> KittiMasks:
     return KittiMasks(data["pedestrians"], data["pedestrians_latents"])
 
 
-@pytest.fixture
-def one_thread():
-    """One intra-op thread: on a small shared CPU more threads only contend."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def test_training_lowers_the_loss_and_raises_the_mcc(tmp_path, one_thread):
+def test_training_lowers_the_loss_and_raises_the_mcc(tmp_path):
     dataset = synthetic_dataset(60)
     solver = small_solver(tmp_path, lr=1e-3)
     untrained = evaluate_encoder(solver.encoder, dataset, solver.device, seed=0)["mcc"]
