@@ -1,0 +1,112 @@
+"""main_mlp.py end to end on tiny configurations: learning, resuming, reproducibility, bad flags."""
+import csv
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import main_mlp
+
+TINY = ["--n", "2", "--batch-size", "64", "--n-steps", "20", "--more-unsupervised", "2", "--n-log-steps", "7",
+        "--encoder-scale", "0.2", "--num-eval-batches", "2", "--lr", "1e-3", "--seed", "5", "--threads", "1"]
+
+
+def parse(*argv: str):
+    return main_mlp.get_args_parser().parse_args(list(argv))
+
+
+def test_contrastive_model_recovers_sphere_latents():
+    """vMF conditional and vMF (dot-product) model on the sphere: R² rises far above the untrained f's."""
+    args = parse("--n", "3", "--space-type", "sphere", "--c-p", "0", "--c-param", "10", "--p", "0",
+                 "--batch-size", "256", "--n-steps", "300", "--more-unsupervised", "1", "--only-unsupervised",
+                 "--n-log-steps", "1000", "--lr", "1e-3", "--num-eval-batches", "3", "--seed", "1")
+    main_mlp.set_seed(1)
+    run = main_mlp.Run(args)
+    untrained_r2, _ = main_mlp.scores(torch.nn.Sequential(run.g, run.fs["unsupervised"]), run.latent_space, 4096)
+    result = main_mlp.main(args)["unsupervised"]
+    assert result["r2_mean"] > 0.95 and result["r2_mean"] > untrained_r2 + 0.2
+
+
+def test_supervised_baseline_fits_the_latents():
+    args = parse("--n", "3", "--batch-size", "256", "--n-steps", "300", "--only-supervised", "--lr", "1e-3",
+                 "--n-log-steps", "1000", "--num-eval-batches", "2", "--seed", "2")
+    assert main_mlp.main(args)["supervised"]["r2_mean"] > 0.95
+
+
+def read_rows(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_interrupted_run_resumes_to_the_same_result(tmp_path, monkeypatch):
+    full = main_mlp.main(parse(*TINY, "--save-dir", str(tmp_path / "full")))
+
+    build_loss = main_mlp.build_loss
+    calls = {"n": 0}
+
+    def crashing_build_loss(args, phase):
+        loss = build_loss(args, phase)
+
+        def wrapped(*tensors):
+            calls["n"] += 1
+            if calls["n"] == 20 + 17:  # unsupervised step 16: after the checkpoint of step 14
+                raise KeyboardInterrupt
+            return loss(*tensors)
+        return wrapped
+
+    monkeypatch.setattr(main_mlp, "build_loss", crashing_build_loss)
+    with pytest.raises(KeyboardInterrupt):
+        main_mlp.main(parse(*TINY, "--save-dir", str(tmp_path / "cut")))
+    monkeypatch.setattr(main_mlp, "build_loss", build_loss)
+    resumed = main_mlp.main(parse(*TINY, "--save-dir", str(tmp_path / "cut"), "--resume-training"))
+
+    assert resumed == full
+    assert read_rows(tmp_path / "cut" / "metrics.csv") == read_rows(tmp_path / "full" / "metrics.csv")
+    for name in ("g.pt", "f_supervised.pt", "f_unsupervised.pt"):
+        a, b = torch.load(tmp_path / "full" / name), torch.load(tmp_path / "cut" / name)
+        assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_same_seed_same_printed_scores(capsys):
+    main_mlp.main(parse(*TINY))
+    first = capsys.readouterr().out
+    main_mlp.main(parse(*TINY))
+    assert capsys.readouterr().out == first
+    assert "unsupervised final" in first and "how entangled" in first
+
+
+@pytest.mark.parametrize("argv,flag", [
+    (["--n", "0"], "--n"),
+    (["--batch-size", "0"], "--batch-size"),
+    (["--c-param", "-0.1"], "--c-param"),
+    (["--space-type", "unbounded"], "--space-type unbounded"),
+    (["--act-fct", "swish"], "--act-fct"),
+    (["--box-min", "1", "--box-max", "0"], "--box-min"),
+    (["--c-p", "0"], "--c-p 0"),
+    (["--resume-training"], "--resume-training"),
+])
+def test_bad_flags_are_one_line_errors(argv, flag):
+    with pytest.raises(SystemExit) as e:
+        main_mlp.validate_args(parse(*argv))
+    message = str(e.value)
+    assert flag in message and "\n" not in message
+
+
+def test_bad_flag_from_the_command_line_exits_nonzero_without_traceback():
+    proc = subprocess.run([sys.executable, "main_mlp.py", "--n", "0"], capture_output=True, text=True)
+    assert proc.returncode != 0
+    assert proc.stderr.strip() == "error: --n must be positive, got 0"
+
+
+def test_resume_without_checkpoint_is_a_one_line_error(tmp_path):
+    with pytest.raises(SystemExit, match="checkpoint not found"):
+        main_mlp.main(parse(*TINY, "--save-dir", str(tmp_path), "--resume-training"))
+
+
+def test_resume_with_other_latent_width_is_refused(tmp_path):
+    main_mlp.main(parse(*TINY, "--save-dir", str(tmp_path), "--only-supervised"))
+    args = TINY.copy()
+    args[1] = "3"
+    with pytest.raises(SystemExit, match="latent width"):
+        main_mlp.main(parse(*args, "--save-dir", str(tmp_path), "--resume-training"))
