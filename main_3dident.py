@@ -325,6 +325,8 @@ def main(argv: list[str] | None = None) -> None:
     rank, world, device = init_distributed(not args.no_cuda and torch.cuda.is_available())
     if args.mode == "test" and world > 1:
         die("test mode runs in one process (start it without torchrun)")
+    if world > 1:
+        print(f"rank {rank}/{world}: pair stream seeded with {args.seed + rank}", flush=True)
     set_seed(args.seed)  # the same f and g on every rank
     if rank == 0:
         print(f"latents: columns {list(layout.columns)} ({layout.n_box} box, {layout.n_sphere} on S^7)")

@@ -1,0 +1,187 @@
+"""main_3dident.py on a small rendered dataset: flags and defaults, every ResNet encoder takes a step,
+the three modes, the image-free sanity modes, checkpoint round trips, one-line errors, and a
+two-process DistributedDataParallel run with gloo."""
+import importlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import main_3dident
+from datasets.threedident_latents import select_columns
+
+REPO = Path(__file__).resolve().parents[1]
+TOOLS = REPO / "tools" / "3dident"
+TINY = ["--batch-size", "8", "--n-eval-samples", "16", "--workers", "1", "--no-cuda",
+        "--non-periodic-rotation-and-color"]
+SCORES = "| R2 "
+
+
+def import_tool(name: str):
+    """Import a tools/3dident script as a module (its folder is on sys.path while it is imported)."""
+    sys.path.insert(0, str(TOOLS))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(str(TOOLS))
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory):
+    """64 renders of 32×32 pixels (non-periodic variant), made by the tools."""
+    root = tmp_path_factory.mktemp("3dident") / "data"
+    import_tool("generate_latents").main([str(root), "--n", "64"])
+    assert import_tool("render_dataset").render_folder(root, size=32) == 64
+    return root
+
+
+@pytest.fixture(scope="module")
+def latents_only(rendered, tmp_path_factory):
+    root = tmp_path_factory.mktemp("latents_only")
+    (root / "raw_latents.npy").write_bytes((rendered / "raw_latents.npy").read_bytes())
+    return root
+
+
+def run(capsys, *argv) -> list[str]:
+    main_3dident.main([str(a) for a in argv])
+    return capsys.readouterr().out.splitlines()
+
+
+def score_lines(lines: list[str]) -> list[str]:
+    return [line for line in lines if SCORES in line]
+
+
+def test_seed_listing_flags_and_defaults():
+    args = main_3dident.get_args_parser().parse_args(["--offline-dataset", "d"])
+    expected = dict(batch_size=512, n_eval_samples=4096, lr=1e-4, optimizer="adam", iterations=30000,
+                    n_log_steps=100, load_model=None, save_model=None, save_every=None, faiss_omp_threads=16,
+                    box_constraint=None, sphere_constraint=None, workers=0, mode="supervised",
+                    supervised_loss="mse", unsupervised_loss="l2", non_periodical_conditional="l2", sigma=0.1,
+                    encoder="rn18", seed=0)
+    assert {k: getattr(args, k) for k in expected} == expected
+    switches = ["no_cuda", "position_only", "rotation_and_color_only", "rotation_only", "color_only",
+                "no_spotlight_position", "no_spotlight_color", "no_spotlight", "non_periodic_rotation_and_color",
+                "dummy_mixing", "identity_solution", "identity_mixing_and_solution", "approximate_dataset_nn_search"]
+    assert not any(getattr(args, s) for s in switches)
+
+
+@pytest.mark.parametrize("name, blocks", [("rn18", 2), ("rn50", 6), ("rn101", 23), ("rn151", 36)])
+def test_every_resnet_encoder_builds_and_takes_a_step(name, blocks):
+    args = main_3dident.get_args_parser().parse_args(
+        ["--offline-dataset", "d", "--encoder", name, "--box-constraint", "learnable"])
+    layout = main_3dident.check_args(args)
+    f = main_3dident.build_encoder(args, layout)
+    assert len(f[0][0].layer3) == blocks  # rn151 is ResNet-152
+    loss_fn = main_3dident.contrastive_loss(args, layout)
+    x, x_tilde = torch.randn(2, 4, 3, 32, 32)
+    before = f[0][2].weight.detach().clone()
+    optimizer = torch.optim.Adam(f.parameters(), lr=1e-3)
+    loss = loss_fn(f(x), f(x_tilde))
+    loss.backward()
+    optimizer.step()
+    assert torch.isfinite(loss) and not torch.equal(before, f[0][2].weight)
+
+
+def test_periodic_model_normalises_each_block():
+    args = main_3dident.get_args_parser().parse_args(["--offline-dataset", "d", "--box-constraint", "fix"])
+    layout = main_3dident.check_args(args)
+    h = main_3dident.output_normalization(args, layout)(torch.randn(5, layout.dim) * 3)
+    assert layout.n_box == 3 and layout.n_sphere == 8
+    assert (h[:, :3] > 0).all() and (h[:, :3] < 1).all()
+    assert torch.allclose(h[:, 3:].norm(dim=1), torch.ones(5))
+
+
+@pytest.mark.parametrize("mode, extra", [("supervised", []), ("supervised", ["--supervised-loss", "r2"]),
+                                         ("unsupervised", ["--box-constraint", "learnable"]),
+                                         ("unsupervised", ["--unsupervised-loss", "vmf"])])
+def test_training_modes_run(capsys, rendered, mode, extra):
+    lines = run(capsys, "--offline-dataset", rendered, "--mode", mode, *TINY, "--iterations", "2",
+                "--n-log-steps", "1", *extra)
+    steps = score_lines(lines)
+    assert [line.split("|")[0].split()[1] for line in steps] == ["0", "1", "2"]
+    assert all(np.isfinite(float(line.split("<loss>")[1].split("|")[0])) for line in steps[1:])
+
+
+def test_test_mode_scores_every_image_in_order_deterministically(capsys, rendered):
+    first = run(capsys, "--offline-dataset", rendered, "--mode", "test", *TINY)[-1]
+    second = run(capsys, "--offline-dataset", rendered, "--mode", "test", *TINY, "--batch-size", "5")[-1]
+    assert first.startswith("test set: 64 images, in order") and first == second
+
+
+def test_sanity_modes_need_no_images_and_never_ask(capsys, monkeypatch, latents_only):
+    monkeypatch.setattr("builtins.input", lambda *a: pytest.fail("input() called"))
+    base = ["--offline-dataset", latents_only, *TINY, "--iterations", "2", "--n-log-steps", "1"]
+    assert len(score_lines(run(capsys, *base, "--mode", "unsupervised", "--dummy-mixing"))) == 3
+    entangled = score_lines(run(capsys, *base, "--dummy-mixing", "--identity-solution"))
+    assert len(entangled) == 3 and "R2 1.0000" not in entangled[-1]
+    for mode in ("unsupervised", "test"):
+        perfect = score_lines(run(capsys, *base, "--mode", mode, "--identity-mixing-and-solution",
+                                  "--n-eval-samples", "64"))[-1]  # enough samples for the half-split fit
+        assert "R2 1.0000 | MCC 1.0000 | MSE [0.000" in perfect
+
+
+def test_checkpoints_round_trip(capsys, rendered, tmp_path):
+    model = tmp_path / "ckpt" / "model.pt"
+    run(capsys, "--offline-dataset", rendered, "--mode", "unsupervised", *TINY, "--iterations", "2",
+        "--n-log-steps", "2", "--save-model", model, "--save-every", "1")
+    assert sorted(p.name for p in model.parent.iterdir()) == ["model.pt", "model.pt.iteration_1",
+                                                              "model.pt.iteration_2"]
+    test = ["--offline-dataset", str(rendered), "--mode", "test", *TINY]
+    loaded = [run(capsys, *test, "--load-model", model)[-1] for _ in range(2)]
+    untrained = run(capsys, *test)[-1]
+    assert loaded[0] == loaded[1] != untrained
+    args = main_3dident.get_args_parser().parse_args(test)
+    layout = main_3dident.check_args(args)
+    f, g = main_3dident.build_encoder(args, layout), main_3dident.build_encoder(args, layout)
+    main_3dident.load(f, str(model))
+    main_3dident.load(g, str(model.with_name("model.pt.iteration_2")))
+    assert all(torch.equal(a, b) for a, b in zip(f.state_dict().values(), g.state_dict().values()))
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--offline-dataset", "{tmp}/missing"], "dataset folder not found"),
+    (["--offline-dataset", "{tmp}"], "raw_latents.npy is missing"),
+    (["--offline-dataset", "{rendered}", "--non-periodic-rotation-and-color", "--mode", "test"], None),
+    (["--offline-dataset", "{rendered}"], "has 10 latent columns but the chosen flags need 11"),
+    (["--offline-dataset", "{short}", "--non-periodic-rotation-and-color"], "lacks 4 of the 64 images"),
+    (["--offline-dataset", "{rendered}", "--rotation-only"], "need --non-periodic-rotation-and-color"),
+    (["--offline-dataset", "{rendered}", "--save-every", "5"], "--save-every needs"),
+    (["--offline-dataset", "{rendered}", "--identity-solution"], "needs --dummy-mixing"),
+    (["--offline-dataset", "{rendered}", "--box-constraint", "fix", "--sphere-constraint", "fix"], "at most one"),
+    (["--offline-dataset", "{rendered}", "--non-periodic-rotation-and-color", "--mode", "test",
+      "--load-model", "{tmp}/none.pt"], "checkpoint not found"),
+])
+def test_bad_input_is_a_one_line_error(capsys, rendered, tmp_path, argv, message):
+    short = tmp_path / "short"
+    (short / "images").mkdir(parents=True)
+    (short / "raw_latents.npy").write_bytes((rendered / "raw_latents.npy").read_bytes())
+    for png in sorted((rendered / "images").iterdir())[:60]:
+        (short / "images" / png.name).write_bytes(png.read_bytes())
+    argv = [a.format(tmp=tmp_path, rendered=rendered, short=short) for a in argv] + ["--workers", "1"]
+    if message is None:  # the well-formed call of the list: it must run
+        assert run(capsys, *argv)[-1].startswith("test set: 64 images")
+        return
+    with pytest.raises(SystemExit) as exit_info:
+        main_3dident.main(argv)
+    text = str(exit_info.value.code)
+    assert text.startswith("error: ") and "\n" not in text and message in text
+
+
+def test_torchrun_two_processes_with_gloo(tmp_path, latents_only):
+    model = tmp_path / "ddp.pt"
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+               "main_3dident.py", "--offline-dataset", str(latents_only), "--mode", "unsupervised",
+               "--dummy-mixing", *TINY, "--iterations", "4", "--n-log-steps", "2", "--save-model", str(model)]
+    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = result.stdout.splitlines()
+    assert {line for line in out if line.startswith("rank ")} == {
+        "rank 0/2: pair stream seeded with 0", "rank 1/2: pair stream seeded with 1"}
+    steps = score_lines(out)
+    assert [line.split("|")[0].split()[1] for line in steps] == ["0", "2", "4"]  # printed by rank 0 only
+    assert "model" in torch.load(model, weights_only=False)
