@@ -90,7 +90,7 @@ def check_args(args: argparse.Namespace) -> None:
               (args.p > 0, "--p must be positive"),
               (args.z_dim >= N_FACTORS, f"--z-dim must be at least {N_FACTORS}, the number of KITTI latents"),
               (args.batch_size >= 2 and args.batch_size % 2 == 0, "--batch-size must be even and ≥ 2 (pairs)"),
-              (args.max_iter >= 0 and args.max_iter == int(args.max_iter), "--max-iter must be a whole number ≥ 0"),
+              (args.max_iter >= 0 and float(args.max_iter).is_integer(), "--max-iter must be a whole number ≥ 0"),
               (min(args.log_step, args.save_step, args.kitti_max_delta_t, args.num_runs) >= 1,
                "--log-step, --save-step, --kitti-max-delta-t and --num_runs must be ≥ 1"),
               (args.num_workers >= 0, "--num-workers must be ≥ 0"),
@@ -149,6 +149,7 @@ def train(args: argparse.Namespace, solver: Solver, dataset: KittiMasks, out_dir
     if args.use_writer:
         from torch.utils.tensorboard import SummaryWriter  # imported lazily: slow, and only needed here
         writer = SummaryWriter(log_dir)
+        writer.add_text("args", json.dumps(vars(args)))
 
     def log(step: int, loss: float) -> None:
         logger.log({"step": step, "loss": f"{loss:.6f}"})
@@ -167,12 +168,12 @@ def run(args: argparse.Namespace, dataset: KittiMasks, device: torch.device) -> 
     """Train (unless --evaluate) and evaluate one seed; returns the evaluation written to the run dir."""
     rel = os.path.join(experiment_dir(args), str(args.seed))
     out_dir, ckpt_dir, log_dir = (os.path.join(root, rel) for root in (args.output_dir, args.ckpt_dir, args.log_dir))
-    write_json(vars(args), os.path.join(out_dir, "args.json"))
     set_seed(args.seed)
     solver = make_solver(args, device, ckpt_dir)
     if args.evaluate:
         solver.load(os.path.join(ckpt_dir, args.ckpt_name), with_training_state=False)
     else:
+        write_json(vars(args), os.path.join(out_dir, "args.json"))
         train(args, solver, dataset, out_dir, log_dir)
     result = {"seed": args.seed, "checkpoint": args.ckpt_name, "iteration": solver.iteration,
               **evaluate_encoder(solver.encoder, dataset, device, seed=args.seed)}

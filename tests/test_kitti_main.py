@@ -58,7 +58,8 @@ def test_flags_and_defaults_match_the_seed_listing():
 @pytest.mark.parametrize("flags, message", [(["--dataset", "mpi3d"], "not implemented"),
                                             (["--dataset", "imagenet"], "unknown --dataset"),
                                             (["--batch-size", "7"], "--batch-size"),
-                                            (["--z-dim", "2"], "--z-dim")])
+                                            (["--z-dim", "2"], "--z-dim"),
+                                            (["--max-iter", "inf"], "--max-iter")])
 def test_bad_settings_fail_at_once_with_one_line(tmp_path, flags, message):
     with pytest.raises(SystemExit) as e:
         main_kitti.main(["--data-dir", str(tmp_path / "no_data"), *flags])  # no pickle there: checked first
@@ -87,9 +88,12 @@ def test_resume_continues_the_last_checkpoint(run, tmp_path, capsys):
     assert [line.split(",")[0] for line in log] == ["step", "2", "4", "6"]
 
 
-def test_evaluate_without_checkpoint_is_a_one_line_error(run):
+def test_evaluate_without_or_with_a_mismatched_checkpoint_is_a_one_line_error(run):
     with pytest.raises(SystemExit, match="checkpoint not found"):
         run("--evaluate")
+    run("--max-iter", "2")
+    with pytest.raises(SystemExit, match="does not fit this encoder"):
+        run("--evaluate", "--z-dim", "5")
 
 
 def test_random_seeds_write_one_result_per_seed_and_a_summary(run, tmp_path):
