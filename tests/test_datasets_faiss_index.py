@@ -1,5 +1,5 @@
 """datasets/faiss_index.py: exact search against brute force, approximate index parameters and its
-small-dataset fallback, one search per batch, never a pair of one render with itself."""
+small-dataset fallback, batched searches, never a pair of one render with itself."""
 import faiss
 import numpy as np
 import pytest
@@ -30,16 +30,19 @@ def test_exact_search_matches_brute_force():
     assert (idx == brute_force_nearest(points, z)).all()
 
 
-def test_one_search_per_batch_and_never_the_same_render():
+def test_batched_calls_and_never_the_same_render():
     rng = np.random.default_rng(1)
     points = rng.uniform(-1, 1, (500, 4)).astype(np.float32)
     index = CountingIndex(build_index(points))
-    z = points[:256] + 1e-4  # z̃ = z: its nearest render is z's own render
+    z = points[:256] + 1e-4  # z̃ = z: every z̃'s nearest render is z's own render
     idx, idx_tilde = search_pairs(index, z, z.copy())
-    assert index.calls == 1
+    assert index.calls == 2  # one k=1 call for the batch, one k=2 call for the clashes
     assert (idx == np.arange(256)).all() and (idx_tilde != idx).all()
     second = ((z[:, None] - points[None]) ** 2).sum(-1).argsort(1)[:, 1]
     assert (idx_tilde == second).all()
+    index.calls = 0
+    idx, idx_tilde = search_pairs(index, z, points[256:512] + 1e-4)  # no clashes
+    assert index.calls == 1 and (idx_tilde == np.arange(256, 512)).all()
 
 
 def test_ivf_lists_fall_back_for_small_datasets():
