@@ -32,7 +32,7 @@ def test_exact_search_matches_brute_force():
 
 def test_batched_calls_and_never_the_same_render():
     rng = np.random.default_rng(1)
-    points = rng.uniform(-1, 1, (500, 4)).astype(np.float32)
+    points = rng.uniform(-1, 1, (600, 4)).astype(np.float32)
     index = CountingIndex(build_index(points))
     z = points[:256] + 1e-4  # z̃ = z: every z̃'s nearest render is z's own render
     idx, idx_tilde = search_pairs(index, z, z.copy())
