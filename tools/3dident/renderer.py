@@ -25,6 +25,7 @@ AMBIENT, LIGHT_INTENSITY = 0.22, 1.5
 BOUND_RADIUS = 0.9
 SURFACE_EPS = 2e-3
 VIEW_STEPS, SHADOW_STEPS = 48, 32
+COMPACT_EVERY = 6
 
 
 def hsv_to_rgb(hue: torch.Tensor, saturation: float, value: float) -> torch.Tensor:
@@ -75,21 +76,28 @@ def _bound_entry(origins: torch.Tensor, dirs: torch.Tensor):
 
 
 def _trace(origins: torch.Tensor, dirs: torch.Tensor, steps: int):
-    """Sphere-trace rays (object frame) → (hit mask, distance along the ray)."""
-    hits, t = _bound_entry(origins, dirs)
-    idx = hits.nonzero().squeeze(1)
-    o, d, ts = origins[idx], dirs[idx], t[idx]
-    dist = torch.ones_like(ts)
-    for _ in range(steps):
+    """Sphere-trace rays (object frame) → (hit mask, distance along the ray).
+
+    Only rays that enter the bounding sphere are traced; every `COMPACT_EVERY` steps the rays that
+    converged (hit) or left the bounding sphere (miss) are retired, so later steps are cheaper.
+    """
+    enters, t_enter = _bound_entry(origins, dirs)
+    hit = torch.zeros_like(enters)
+    t_hit = torch.full_like(t_enter, float("inf"))
+    rays = enters.nonzero().squeeze(1)
+    o, d, ts = origins[rays], dirs[rays], t_enter[rays]
+    t_exit = -(o * d).sum(1) + BOUND_RADIUS
+    for step in range(steps):
         dist = teapot_sdf(o + ts[:, None] * d)
         ts = ts + dist
-    t_far = -(o * d).sum(1) + BOUND_RADIUS
-    hit_sub = (dist < SURFACE_EPS * 5) & (ts < t_far)
-    hit = torch.zeros_like(hits)
-    hit[idx] = hit_sub
-    t_all = torch.full_like(t, float("inf"))
-    t_all[idx] = torch.where(hit_sub, ts, torch.full_like(ts, float("inf")))
-    return hit, t_all
+        if (step + 1) % COMPACT_EVERY and step + 1 < steps:
+            continue
+        converged, left = dist < 5 * SURFACE_EPS, ts > t_exit
+        found = converged & ~left
+        hit[rays[found]], t_hit[rays[found]] = True, ts[found]
+        keep = ~(converged | left)
+        rays, o, d, ts, t_exit = rays[keep], o[keep], d[keep], ts[keep], t_exit[keep]
+    return hit, t_hit
 
 
 def _sdf_normal(p: torch.Tensor) -> torch.Tensor:
