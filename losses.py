@@ -35,9 +35,12 @@ def lp_distance(a: torch.Tensor, b: torch.Tensor, p: float, pow: bool) -> torch.
 
 def pairwise_lp_distance(a: torch.Tensor, b: torch.Tensor, p: float, pow: bool) -> torch.Tensor:
     """Matrix D_ij = ‖a_i − b_j‖_p (or its p-th power), shape (N, M), without an N×M×n tensor."""
+    if p == 2 and pow:  # ‖a‖² + ‖b‖² − 2ab: one matrix product, no square root
+        sq = a.square().sum(1, keepdim=True) + b.square().sum(1).unsqueeze(0)
+        return torch.addmm(sq, a, b.T, alpha=-2).clamp_min(0)
     if p >= 1:
         d = torch.cdist(a, b, p=p)
-        return d.pow(p) if pow else d
+        return d.pow(p) if pow and p != 1 else d
     # p < 1: row chunks, each recomputed in backward instead of kept (activation checkpointing)
     rows = max(1, CHUNK_ELEMENTS // max(1, b.shape[0] * b.shape[1]))
     chunks = [checkpoint(lp_distance, a_chunk.unsqueeze(1), b.unsqueeze(0), p, pow, use_reentrant=False)
@@ -73,8 +76,8 @@ class SimCLRLoss(CLLoss):
             z1_rec, z2_con_z1_rec, z3_rec = (F.normalize(t, dim=-1) for t in (z1_rec, z2_con_z1_rec, z3_rec))
         pos = (z1_rec * z2_con_z1_rec).sum(-1)
         neg = z1_rec @ z3_rec.T
-        logits = torch.cat([neg, pos.unsqueeze(1)], dim=1) / self.tau
-        loss = 2 * (self.alpha * (-pos / self.tau) + (1 - self.alpha) * torch.logsumexp(logits, dim=1))
+        contrast = torch.logaddexp(torch.logsumexp(neg / self.tau, dim=1), pos / self.tau)  # = LSE([neg_i·, pos_i])
+        loss = 2 * (self.alpha * (-pos / self.tau) + (1 - self.alpha) * contrast)
         return loss.mean(), loss, [pos.mean(), neg.mean()]
 
 
@@ -96,10 +99,10 @@ class LpSimCLRLoss(CLLoss):
     def forward(self, z1, z2_con_z1, z3, z1_rec, z2_con_z1_rec, z3_rec) -> Output:
         pos = lp_distance(z1_rec, z2_con_z1_rec, self.p, self.pow)
         neg = pairwise_lp_distance(z1_rec, z3_rec, self.p, self.pow)
-        if self.simclr_compatibility_mode:
-            contrast = torch.logsumexp(-torch.cat([neg, pos.unsqueeze(1)], dim=1) / self.tau, dim=1)
+        if self.simclr_compatibility_mode:  # LSE(−[neg_i·, pos_i]/τ) without copying the N×N matrix
+            contrast = torch.logaddexp(torch.logsumexp(neg / -self.tau, dim=1), pos / -self.tau)
         else:
-            contrast = logmeanexp(-neg / self.tau, dim=1)
+            contrast = logmeanexp(neg / -self.tau, dim=1)
         loss = 2 * (self.alpha * pos / self.tau + (1 - self.alpha) * contrast)
         return loss.mean(), loss, [pos.mean(), neg.mean()]
 

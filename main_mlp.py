@@ -238,6 +238,19 @@ class Run:
             atomic_save(self.state(), self.save_dir / "checkpoint.pt")
 
 
+def train_step(h: nn.Module, loss_fn, optimizer: torch.optim.Optimizer, latent_space: LatentSpace,
+               batch_size: int) -> torch.Tensor:
+    """One Adam step on a fresh batch: z ~ p(z), z̃ ~ p(z̃ | z), both encoded in one pass through h = f∘g."""
+    z1 = latent_space.sample_marginal(batch_size)
+    z2 = latent_space.sample_conditional(z1, batch_size)
+    h1, h2 = h(torch.cat([z1, z2])).chunk(2)
+    loss = loss_fn(z1, z2, h1, h2)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.detach()
+
+
 def train_phase(run: Run, phase: str, n_steps: int) -> None:
     """Adam on fresh (z, z̃) batches from step `run.step` to `n_steps`; log, checkpoint, score."""
     args, f = run.args, run.fs[phase]
@@ -252,13 +265,7 @@ def train_phase(run: Run, phase: str, n_steps: int) -> None:
     progress = tqdm(range(run.step, n_steps), desc=phase, initial=run.step, total=n_steps,
                     disable=None)  # no bar when stdout is not a terminal
     for step in progress:
-        z1 = run.latent_space.sample_marginal(args.batch_size)
-        z2 = run.latent_space.sample_conditional(z1, args.batch_size)
-        h1, h2 = h(torch.cat([z1, z2])).chunk(2)
-        loss = loss_fn(z1, z2, h1, h2)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        loss = train_step(h, loss_fn, optimizer, run.latent_space, args.batch_size)
         window.append(loss.item())
         if step % args.n_log_steps == 0 or step == n_steps - 1:
             r2, mcc = scores(h, run.latent_space, N_EVAL_SAMPLES)

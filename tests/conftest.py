@@ -1,4 +1,4 @@
-"""Every test starts from the same RNG state, on few threads (the CI machine has 2 cores)."""
+"""Every test starts from the same RNG state."""
 import pytest
 import torch
 
