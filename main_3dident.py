@@ -29,7 +29,7 @@ import disentanglement_utils
 import encoders
 import invertible_network_utils
 import losses
-from datasets.threedident_dataset import DatasetFormatError, SequentialThreeDIdent, ThreeDIdentPairs
+from datasets.threedident_dataset import DatasetFormatError, SequentialThreeDIdentDataset, ThreeDIdentDataset
 from datasets.threedident_latents import LatentLayout, build_latent_space, select_columns
 from training_utils import atomic_save, die, load_checkpoint, select_device, set_seed
 
@@ -309,9 +309,10 @@ def open_dataset(args: argparse.Namespace, layout: LatentLayout):
     load_images = not (args.dummy_mixing or args.identity_mixing_and_solution)
     try:
         if args.mode == "test":
-            return SequentialThreeDIdent(args.offline_dataset, layout.columns, layout.file_width, load_images)
+            return SequentialThreeDIdentDataset(args.offline_dataset, layout.columns, layout.file_width,
+                                                load_images)
         latent_space = build_latent_space(layout, args.non_periodical_conditional, args.sigma)
-        return ThreeDIdentPairs(args.offline_dataset, latent_space, args.batch_size, layout.columns,
+        return ThreeDIdentDataset(args.offline_dataset, latent_space, args.batch_size, layout.columns,
                                 layout.file_width, args.approximate_dataset_nn_search, load_images,
                                 args.faiss_omp_threads)
     except DatasetFormatError as e:

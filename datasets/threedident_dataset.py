@@ -90,7 +90,7 @@ class _Folder:
         return torch.stack([load_image(self.paths[i]) for i in indices])
 
 
-class ThreeDIdentPairs(IterableDataset):
+class ThreeDIdentDataset(IterableDataset):
     """Endless stream of batches ((z, z̃) latents, (x, x̃) images) of positive pairs.
 
     Per batch: z ~ marginal and z̃ ~ conditional(z) from `latent_space` (torch RNG: seeded per
@@ -130,7 +130,7 @@ class ThreeDIdentPairs(IterableDataset):
                    self.folder.images(idx), self.folder.images(idx_tilde))
 
 
-class SequentialThreeDIdent(Dataset):
+class SequentialThreeDIdentDataset(Dataset):
     """Every render of a folder, in index order: item i is (z_i, x_i) (x_i = `NO_IMAGE` without images)."""
 
     def __init__(self, root, columns=None, file_width: int | None = None, load_images: bool = True):

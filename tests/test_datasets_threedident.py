@@ -6,8 +6,8 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader
 
-from datasets.threedident_dataset import (IMAGE_MEAN, IMAGE_STD, DatasetFormatError, SequentialThreeDIdent,
-                                          ThreeDIdentPairs, image_name, load_raw_latents)
+from datasets.threedident_dataset import (IMAGE_MEAN, IMAGE_STD, DatasetFormatError, SequentialThreeDIdentDataset,
+                                          ThreeDIdentDataset, image_name, load_raw_latents)
 from datasets.threedident_latents import build_latent_space, select_columns
 
 N = 400
@@ -40,7 +40,7 @@ def folder(tmp_path_factory):
 def pairs(folder, **kwargs):
     layout = select_columns(True)
     space = build_latent_space(layout, "l2", sigma=0.1)
-    return ThreeDIdentPairs(folder, space, 64, layout.columns, layout.file_width, **kwargs)
+    return ThreeDIdentDataset(folder, space, 64, layout.columns, layout.file_width, **kwargs)
 
 
 @pytest.mark.parametrize("n, index, name", [(250000, 7, "000007.png"), (25000, 24999, "24999.png"),
@@ -80,7 +80,7 @@ def test_stream_is_deterministic_per_seed_with_workers(folder):
 
 
 def test_sequential_dataset_is_every_render_in_order(folder):
-    data = SequentialThreeDIdent(folder, select_columns(True).columns, 10)
+    data = SequentialThreeDIdentDataset(folder, select_columns(True).columns, 10)
     z, x = next(iter(DataLoader(data, batch_size=N)))
     assert len(data) == N and (decode_index(x) == np.arange(N)).all()
     assert np.allclose(z.numpy(), np.load(folder / "raw_latents.npy"))
@@ -88,7 +88,7 @@ def test_sequential_dataset_is_every_render_in_order(folder):
 
 def test_column_selection(folder):
     layout = select_columns(True, color_only=True)
-    data = SequentialThreeDIdent(folder, layout.columns, 10, load_images=False)
+    data = SequentialThreeDIdentDataset(folder, layout.columns, 10, load_images=False)
     assert np.allclose(data[5][0].numpy(), np.load(folder / "raw_latents.npy")[5, 7:])
 
 
@@ -101,9 +101,9 @@ def test_bad_folders_are_reported(tmp_path, folder):
         load_raw_latents(folder, expected_width=11)
     short = write_folder(tmp_path / "short", n=20, n_images=15)
     with pytest.raises(DatasetFormatError, match=r"lacks 5 of the 20 images .* \(first missing: 15.png\)"):
-        SequentialThreeDIdent(short, None, 10)
+        SequentialThreeDIdentDataset(short, None, 10)
     (tmp_path / "noimages").mkdir()
     np.save(tmp_path / "noimages" / "raw_latents.npy", np.zeros((5, 10), np.float32))
     with pytest.raises(DatasetFormatError, match="image folder not found"):
-        SequentialThreeDIdent(tmp_path / "noimages", None, 10)
-    assert len(SequentialThreeDIdent(tmp_path / "noimages", None, 10, load_images=False)) == 5
+        SequentialThreeDIdentDataset(tmp_path / "noimages", None, 10)
+    assert len(SequentialThreeDIdentDataset(tmp_path / "noimages", None, 10, load_images=False)) == 5

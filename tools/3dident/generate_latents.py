@@ -76,7 +76,7 @@ def sample_raw_latents(n: int, rng: np.random.Generator, periodic: bool = False,
 
 
 def sphere_to_angles(s: np.ndarray) -> np.ndarray:
-    """Hyperspherical angles of points on S^(d-1): (n, d) → (n, d-1); φ1..φ_{d-2} ∈ [0, π], last ∈ (-π, π]."""
+    """Hyperspherical angles of points on S^(d-1): (n, d) → (n, d-1), the last in (-π, π], the others in [0, π]."""
     tail_norms = np.sqrt(np.cumsum(s[:, ::-1] ** 2, axis=1)[:, ::-1])
     first = np.arctan2(tail_norms[:, 1:-1], s[:, :-2])
     last = np.arctan2(s[:, -1], s[:, -2])

@@ -128,7 +128,8 @@ def render(scene: torch.Tensor, size: int) -> torch.Tensor:
     scene = scene.float()
     centre, rot = scene[:, 0:3], euler_to_matrix(scene[:, 3:6])
     phi = scene[:, 6]
-    light = torch.stack([LIGHT_RADIUS * torch.cos(phi), LIGHT_RADIUS * torch.sin(phi), torch.full_like(phi, LIGHT_HEIGHT)], 1)
+    light = torch.stack([LIGHT_RADIUS * torch.cos(phi), LIGHT_RADIUS * torch.sin(phi),
+                         torch.full_like(phi, LIGHT_HEIGHT)], 1)
     object_rgb = hsv_to_rgb(scene[:, 7], 0.85, 0.95)
     light_rgb = hsv_to_rgb(scene[:, 8], 0.55, 1.0) * LIGHT_INTENSITY
     ground_rgb = hsv_to_rgb(scene[:, 9], 0.55, 0.9)
