@@ -97,7 +97,8 @@ def test_periodic_model_normalises_each_block():
 
 @pytest.mark.parametrize("mode, extra", [("supervised", []), ("supervised", ["--supervised-loss", "r2"]),
                                          ("unsupervised", ["--box-constraint", "learnable"]),
-                                         ("unsupervised", ["--unsupervised-loss", "vmf"])])
+                                         ("unsupervised", ["--unsupervised-loss", "vmf"]),
+                                         ("unsupervised", ["--approximate-dataset-nn-search"])])
 def test_training_modes_run(capsys, rendered, mode, extra):
     lines = run(capsys, "--offline-dataset", rendered, "--mode", mode, *TINY, "--iterations", "2",
                 "--n-log-steps", "1", *extra)
