@@ -1,0 +1,150 @@
+"""tools/table1_grid.py (cells skipped once finished, resumed from a checkpoint, tabulated) and
+tools/plot_metrics.py (a PNG from metrics.csv files)."""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.stats
+from PIL import Image
+
+from tools import plot_metrics, table1_grid
+
+SETTINGS = ["box_uniform_laplace", "sphere_uniform_vmf"]
+
+
+def grid_args(tmp_path: Path, *extra: str):
+    return table1_grid.get_args_parser().parse_args(
+        ["--out", str(tmp_path / "out"), "--runs-dir", str(tmp_path / "runs"), "--threads", "1",
+         "--settings", *SETTINGS, "--seeds", "0", "1", *extra])
+
+
+def fake_scores(args) -> dict:
+    """Scores that differ per seed and setting, so the table's mean ± std is checked, not copied."""
+    offset = 0.1 if args.space_type == "sphere" else 0.0
+    return {"r2_mean": 0.5 + offset + 0.2 * args.seed, "r2_std": 0.01,
+            "mcc_mean": 0.3 + offset + 0.1 * args.seed, "mcc_std": 0.02}
+
+
+@pytest.fixture
+def fake_main(monkeypatch):
+    """Replace main_mlp.main by a stub that records its arguments and writes a metrics.csv."""
+    calls = []
+
+    def main(args):
+        calls.append(args)
+        save_dir = Path(args.save_dir)
+        save_dir.mkdir(parents=True, exist_ok=True)
+        (save_dir / "metrics.csv").write_text("phase,step,loss,mean_loss,r2,mcc\nunsupervised,0,1,1,0.5,0.4\n")
+        return {"unsupervised": fake_scores(args)}
+
+    monkeypatch.setattr(table1_grid.main_mlp, "main", main)
+    return calls
+
+
+def read_rows(path: Path) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_grid_runs_each_cell_once_and_tabulates_mean_std(tmp_path, fake_main):
+    table1_grid.main(grid_args(tmp_path))
+    assert sorted((a.space_type, a.seed) for a in fake_main) == [("box", 0), ("box", 1), ("sphere", 0), ("sphere", 1)]
+    rows = read_rows(tmp_path / "out" / "runs.csv")
+    assert len(rows) == 4
+    table = (tmp_path / "out" / "table1.md").read_text()
+    for name in SETTINGS:
+        seeds = [a for a in fake_main if a.save_dir.endswith(f"{name}_seed{a.seed}")]
+        r2 = [fake_scores(a)["r2_mean"] for a in seeds]
+        mcc = [fake_scores(a)["mcc_mean"] for a in seeds]
+        setting = table1_grid.SETTINGS_BY_NAME[name]
+        line = next(line for line in table.splitlines() if line.startswith(f"| {setting.process} |"))
+        assert table1_grid.mean_std(r2) in line and table1_grid.mean_std(mcc) in line
+        assert f"{np.mean(r2):.3f} ± {np.std(r2):.3f}" == table1_grid.mean_std(r2)
+        assert (tmp_path / "out" / "metrics" / f"{name}_seed0.csv").is_file()
+
+    fake_main.clear()
+    table1_grid.main(grid_args(tmp_path))
+    assert fake_main == []  # everything finished: nothing reruns
+
+    kept = [r for r in rows if not (r["setting"] == SETTINGS[1] and r["seed"] == "1")]
+    with open(tmp_path / "out" / "runs.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, table1_grid.RUN_FIELDS)
+        writer.writeheader()
+        writer.writerows(kept)
+    table1_grid.main(grid_args(tmp_path))
+    assert [(a.space_type, a.seed) for a in fake_main] == [("sphere", 1)]  # only the missing cell
+    assert len(read_rows(tmp_path / "out" / "runs.csv")) == 4
+
+
+def test_interrupted_cell_resumes_from_its_checkpoint(tmp_path, fake_main):
+    run_dir = tmp_path / "runs" / "cpu" / f"{SETTINGS[0]}_seed0"
+    run_dir.mkdir(parents=True)
+    (run_dir / "checkpoint.pt").write_bytes(b"")
+    table1_grid.main(grid_args(tmp_path))
+    resumed = {(a.space_type, a.seed): a.resume_training for a in fake_main}
+    assert resumed == {("box", 0): True, ("box", 1): False, ("sphere", 0): False, ("sphere", 1): False}
+
+
+def test_scales_give_the_papers_flags_and_the_recipe(tmp_path):
+    laplace = table1_grid.SETTINGS_BY_NAME["box_uniform_laplace"]
+    paper = table1_grid.main_mlp.get_args_parser().parse_args(table1_grid.cell_flags(laplace, "paper", 3, 1, []))
+    assert (paper.n, paper.batch_size, paper.lr, paper.tau) == (10, 6144, 1e-4, 1.0)
+    assert paper.n_steps * paper.more_unsupervised == 300003 and paper.box_norm and paper.seed == 3
+    cpu = table1_grid.main_mlp.get_args_parser().parse_args(table1_grid.cell_flags(laplace, "cpu", 3, 1, []))
+    assert cpu.tau == pytest.approx(0.05) and not cpu.box_norm and cpu.only_unsupervised
+
+
+@pytest.mark.parametrize("c_p, c_param, logpdf", [
+    (1, 0.05, scipy.stats.laplace(scale=0.05).logpdf),
+    (2, 0.05, scipy.stats.norm(scale=0.05).logpdf),
+    (3, 0.05, scipy.stats.gennorm(3, scale=0.05).logpdf),
+])
+def test_lp_matched_tau_turns_the_model_similarity_into_the_conditional_log_density(c_p, c_param, logpdf):
+    d = np.array([0.0, 0.01, 0.03, 0.08])
+    tau = table1_grid.lp_matched_tau(c_p, c_param)
+    np.testing.assert_allclose(-np.abs(d) ** c_p / tau, logpdf(d) - logpdf(0.0), rtol=1e-9, atol=1e-9)
+
+
+def test_grid_runs_a_real_tiny_cell(tmp_path):
+    extra = ["--extra", "--n", "2", "--batch-size", "32", "--n-steps", "6", "--n-log-steps", "3",
+             "--num-eval-batches", "2", "--encoder-scale", "0.1"]
+    args = grid_args(tmp_path, *extra)
+    args.settings, args.seeds = ["box_uniform_laplace"], [0]
+    (row,) = table1_grid.main(args)
+    assert row["steps"] == "6" and 0 <= float(row["mcc_mean"]) <= 1
+    metrics = read_rows(tmp_path / "out" / "metrics" / "box_uniform_laplace_seed0.csv")
+    assert [int(r["step"]) for r in metrics] == [0, 3, 5]
+
+
+def test_unknown_setting_is_a_one_line_error(tmp_path):
+    args = grid_args(tmp_path)
+    args.settings = ["box_uniform_cauchy"]
+    with pytest.raises(SystemExit, match="unknown setting"):
+        table1_grid.main(args)
+
+
+def write_metrics(path: Path, r2: list[float]) -> None:
+    rows = ["phase,step,loss,mean_loss,r2,mcc", "supervised,0,1,1,0.9,0.9"]
+    rows += [f"unsupervised,{10 * i},1,1,{v},{v / 2}" for i, v in enumerate(r2)]
+    path.write_text("\n".join(rows) + "\n")
+
+
+def test_plot_metrics_writes_one_panel_per_setting(tmp_path):
+    for name, r2 in [("a_seed0", [0.1, 0.5]), ("a_seed1", [0.2, 0.6]), ("b_seed0", [0.3, 0.9])]:
+        write_metrics(tmp_path / f"{name}.csv", r2)
+    files = sorted(str(p) for p in tmp_path.glob("*.csv"))
+    assert {plot_metrics.group_name(Path(f)) for f in files} == {"a", "b"}
+    assert plot_metrics.read_curve(Path(files[0]), "unsupervised")["step"] == [0.0, 10.0]
+    out = tmp_path / "plots" / "scores.png"
+    plot_metrics.main(plot_metrics.get_args_parser().parse_args([*files, "--out", str(out)]))
+    with Image.open(out) as image:
+        assert image.format == "PNG" and image.width > image.height  # two panels side by side
+
+
+def test_plot_metrics_missing_file_is_a_one_line_error(tmp_path):
+    args = plot_metrics.get_args_parser().parse_args([str(tmp_path / "none.csv"), "--out", str(tmp_path / "x.png")])
+    with pytest.raises(SystemExit, match="not found"):
+        plot_metrics.main(args)
