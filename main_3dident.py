@@ -274,7 +274,8 @@ def load(f: nn.Module, path: str) -> None:
     print(f"model loaded: {path} (step {checkpoint['step']})")
 
 
-def train(args, f: nn.Module, step_loss: Callable, stream: Iterator, evaluate: Callable, rank: int) -> None:
+def train(args: argparse.Namespace, f: nn.Module, step_loss: Callable, stream: Iterator, evaluate: Callable,
+          rank: int) -> None:
     """Adam/SGD on `step_loss(batch)`; scores at step 0, every --n-log-steps and at the end; checkpoints."""
     params = [p for p in f.parameters() if p.requires_grad]
     optimizer = None
