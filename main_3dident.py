@@ -29,7 +29,8 @@ import disentanglement_utils
 import encoders
 import invertible_network_utils
 import losses
-from datasets.threedident_dataset import DatasetFormatError, SequentialThreeDIdentDataset, ThreeDIdentDataset
+from datasets.threedident_dataset import (DatasetFormatError, SequentialThreeDIdentDataset, ThreeDIdentDataset,
+                                          pair_loader)
 from datasets.threedident_latents import LatentLayout, build_latent_space, select_columns
 from training_utils import atomic_save, die, load_checkpoint, select_device, set_seed
 
@@ -342,7 +343,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"test set: {len(z)} images, in order | {format_scores(scores(z, hz))}")
         return
     set_seed(args.seed + rank)  # each rank its own pair stream
-    stream = iter(DataLoader(data, batch_size=None, num_workers=workers, pin_memory=device.type == "cuda"))
+    stream = iter(pair_loader(data, workers, pin_memory=device.type == "cuda"))
     if world > 1 and any(p.requires_grad for p in f.parameters()):
         f = DistributedDataParallel(f, device_ids=[device.index] if device.type == "cuda" else None)
     step_loss = make_step_loss(args, layout, f, mix, device)

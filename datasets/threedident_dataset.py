@@ -13,14 +13,14 @@ from pathlib import Path
 import faiss
 import numpy as np
 import torch
-import torchvision.transforms.functional as TF
 from PIL import Image
-from torch.utils.data import Dataset, IterableDataset
+from torch.utils.data import DataLoader, Dataset, IterableDataset
 
 from datasets.faiss_index import build_index, search_pairs
 
 IMAGE_MEAN = (0.3292, 0.3278, 0.3215)
 IMAGE_STD = (0.0778, 0.0776, 0.0771)
+_MEAN, _STD = torch.tensor(IMAGE_MEAN)[:, None, None], torch.tensor(IMAGE_STD)[:, None, None]
 NO_IMAGE = torch.empty(0)
 
 
@@ -72,8 +72,8 @@ def image_paths(root: str | os.PathLike, n_images: int) -> list[Path]:
 def load_image(path: Path) -> torch.Tensor:
     """One render as a normalised (3, H, W) float tensor."""
     with Image.open(path) as image:
-        x = TF.to_tensor(image.convert("RGB"))
-    return TF.normalize(x, IMAGE_MEAN, IMAGE_STD)
+        pixels = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
+    return (torch.from_numpy(pixels).permute(2, 0, 1) - _MEAN) / _STD
 
 
 class _Folder:
@@ -128,6 +128,14 @@ class ThreeDIdentDataset(IterableDataset):
             idx, idx_tilde = self.sample_indices()
             yield (torch.from_numpy(self.latents[idx]), torch.from_numpy(self.latents[idx_tilde]),
                    self.folder.images(idx), self.folder.images(idx_tilde))
+
+
+def pair_loader(dataset: ThreeDIdentDataset, workers: int, pin_memory: bool = False) -> DataLoader:
+    """DataLoader over the pair stream (one item = one batch). Workers are spawned, not forked: a worker
+    forked from a process whose OpenMP pool is running (faiss or torch used with several threads) can
+    hang in its first faiss search, a known libgomp-after-fork deadlock."""
+    return DataLoader(dataset, batch_size=None, num_workers=workers, pin_memory=pin_memory,
+                      multiprocessing_context="spawn" if workers else None)
 
 
 class SequentialThreeDIdentDataset(Dataset):

@@ -7,7 +7,7 @@ from PIL import Image
 from torch.utils.data import DataLoader
 
 from datasets.threedident_dataset import (IMAGE_MEAN, IMAGE_STD, DatasetFormatError, SequentialThreeDIdentDataset,
-                                          ThreeDIdentDataset, image_name, load_raw_latents)
+                                          ThreeDIdentDataset, image_name, load_raw_latents, pair_loader)
 from datasets.threedident_latents import build_latent_space, select_columns
 
 N = 400
@@ -72,7 +72,7 @@ def test_positives_are_closer_than_random_pairs(folder):
 def test_stream_is_deterministic_per_seed_with_workers(folder):
     def first_batches(seed):
         torch.manual_seed(seed)
-        loader = iter(DataLoader(pairs(folder, load_images=False), batch_size=None, num_workers=1))
+        loader = iter(pair_loader(pairs(folder, load_images=False), workers=1))
         return torch.cat([next(loader)[0] for _ in range(2)])
 
     assert torch.equal(first_batches(0), first_batches(0))
