@@ -110,3 +110,15 @@ def test_resume_with_other_latent_width_is_refused(tmp_path):
     args[1] = "3"
     with pytest.raises(SystemExit, match="latent width"):
         main_mlp.main(parse(*args, "--save-dir", str(tmp_path), "--resume-training"))
+
+
+def test_seed_listing_flags_and_defaults():
+    """Every flag of the original --help listing, with the original's defaults (SPEC §3)."""
+    defaults = {"sphere_r": 1.0, "box_min": 0.0, "box_max": 1.0, "sphere_norm": False, "box_norm": False,
+                "only_supervised": False, "only_unsupervised": False, "more_unsupervised": 3, "save_dir": "",
+                "num_eval_batches": 10, "rej_mult": 1, "seed": None, "act_fct": "leaky_relu", "c_param": 0.05,
+                "m_param": 1.0, "tau": 1.0, "n_mixing_layer": 3, "n": 10, "space_type": "box", "m_p": 0,
+                "c_p": 2, "lr": 1e-4, "p": 2, "batch_size": 6144, "n_log_steps": 250, "n_steps": 100001,
+                "resume_training": False}
+    args = vars(parse())
+    assert {k: args[k] for k in defaults} == defaults
