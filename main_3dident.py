@@ -193,13 +193,14 @@ def make_step_loss(args: argparse.Namespace, layout: LatentLayout, f: nn.Module,
     return step_loss
 
 
-def build_mixing(args: argparse.Namespace, n: int, device: torch.device) -> Callable:
+def build_mixing(args: argparse.Namespace, n: int, device: torch.device, verbose: bool = True) -> Callable:
     """What f sees for latents z and images x: x, g(z) (--dummy-mixing) or z (--identity-mixing-and-solution)."""
     if args.identity_mixing_and_solution:
         return lambda z, x: z.to(device)
     if args.dummy_mixing:
         g = invertible_network_utils.construct_invertible_mlp(n, n_layers=3, n_iter_cond_thresh=25000,
-                                                              cond_thresh_ratio=0.0, act_fct="leaky_relu").to(device)
+                                                              cond_thresh_ratio=0.0, act_fct="leaky_relu",
+                                                              verbose=verbose).to(device)
         return lambda z, x: g(z.to(device))
     return lambda z, x: x.to(device, non_blocking=True)
 
@@ -333,7 +334,7 @@ def main(argv: list[str] | None = None) -> None:
     set_seed(args.seed)  # the same f and g on every rank
     if rank == 0:
         print(f"latents: columns {list(layout.columns)} ({layout.n_box} box, {layout.n_sphere} on S^7)")
-    mix = build_mixing(args, layout.dim, device)
+    mix = build_mixing(args, layout.dim, device, verbose=rank == 0)
     f = build_encoder(args, layout).to(device)
     if args.load_model:
         load(f, args.load_model)
