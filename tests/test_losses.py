@@ -46,7 +46,7 @@ def test_simclr_equals_brute_force(normalize, tau, alpha):
 def test_lp_simclr_equals_brute_force(p, compat, pow):
     a, pos_rec, n = batch()
     tau, alpha = 0.7, 0.4
-    _, per_item, _ = losses.LpSimCLRLoss(p, tau, alpha, compat, pow)(None, None, None, a, pos_rec, n)
+    _, per_item, (pos_mean, neg_mean) = losses.LpSimCLRLoss(p, tau, alpha, compat, pow)(None, None, None, a, pos_rec, n)
     neg = brute_lp(a, n, p, pow)
     pos = brute_lp(a, pos_rec, p, pow).diagonal()
     if compat:
@@ -54,6 +54,31 @@ def test_lp_simclr_equals_brute_force(p, compat, pow):
     else:
         contrast = torch.logsumexp(-neg / tau, 1) - math.log(len(a))
     torch.testing.assert_close(per_item, 2 * (alpha * pos / tau + (1 - alpha) * contrast))
+    torch.testing.assert_close(torch.stack([pos_mean, neg_mean]), torch.stack([pos.mean(), neg.mean()]))
+
+
+@pytest.mark.parametrize("loss", [losses.SimCLRLoss(tau=0.5), losses.LpSimCLRLoss(2, 0.5, pow=True),
+                                  losses.LpSimCLRLoss(1, 0.5, simclr_compatibility_mode=True)])
+def test_loss_gradients_match_autograd_of_the_brute_force(loss):
+    """The custom backward of the pairwise products agrees with plain autograd."""
+    a, p, _ = batch()
+    a.requires_grad_(True)
+    loss(None, None, None, a, p, torch.roll(a, 1, 0))[0].backward()
+    ours = a.grad.clone()
+    a.grad = None
+    n = torch.roll(a, 1, 0)
+    if isinstance(loss, losses.SimCLRLoss):
+        logits = torch.cat([a @ n.T, (a * p).sum(1, keepdim=True)], 1) / 0.5
+        ref = 2 * (0.5 * (-(a * p).sum(1) / 0.5) + 0.5 * torch.logsumexp(logits, 1))
+    else:
+        neg, pos = brute_lp(a, n, loss.p, True), (a - p).abs().pow(loss.p).sum(1)
+        if loss.simclr_compatibility_mode:
+            contrast = torch.logsumexp(-torch.cat([neg, pos[:, None]], 1) / 0.5, 1)
+        else:
+            contrast = torch.logsumexp(-neg / 0.5, 1) - math.log(len(a))
+        ref = 2 * (0.5 * pos / 0.5 + 0.5 * contrast)
+    ref.mean().backward()
+    torch.testing.assert_close(ours, a.grad)
 
 
 def test_lp_distance_matrix_is_not_transposed_for_small_p():
