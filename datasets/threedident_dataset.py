@@ -94,8 +94,8 @@ class ThreeDIdentDataset(IterableDataset):
     """Endless stream of batches ((z, z̃) latents, (x, x̃) images) of positive pairs.
 
     Per batch: z ~ marginal and z̃ ~ conditional(z) from `latent_space` (torch RNG: seeded per
-    DataLoader worker), both snapped to their nearest renders by one faiss search (z̃ to its second
-    neighbour if the first is z's render). Yields `(z, z_tilde, x, x_tilde)` with the latents of the
+    DataLoader worker), both snapped to their nearest renders by batched faiss searches (z̃ to its
+    second neighbour if the first is z's render; see `search_pairs`). Yields `(z, z_tilde, x, x_tilde)` with the latents of the
     renders found; x, x̃ are `NO_IMAGE` when `load_images` is off (--dummy-mixing and friends).
     Use with `DataLoader(batch_size=None)`: one item is one batch.
     """
