@@ -108,6 +108,13 @@ def test_lp_matched_tau_turns_the_model_similarity_into_the_conditional_log_dens
     np.testing.assert_allclose(-np.abs(d) ** c_p / tau, logpdf(d) - logpdf(0.0), rtol=1e-9, atol=1e-9)
 
 
+def test_time_to_target_scales_the_first_step_at_target_to_the_wall_time(tmp_path):
+    path = tmp_path / "m.csv"
+    write_metrics(path, [0.2, 0.96, 0.5, 0.99])  # steps 0, 10, 20, 30; MCC = R²/2 never reaches it
+    assert table1_grid.time_to_target(path, "r2", wall_s=80.0, steps=40) == pytest.approx(80.0 * 11 / 40)
+    assert table1_grid.time_to_target(path, "mcc", wall_s=80.0, steps=40) is None
+
+
 def test_grid_runs_a_real_tiny_cell(tmp_path):
     extra = ["--extra", "--n", "2", "--batch-size", "32", "--n-steps", "6", "--n-log-steps", "3",
              "--num-eval-batches", "2", "--encoder-scale", "0.1"]

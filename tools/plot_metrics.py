@@ -74,7 +74,8 @@ def main(args: argparse.Namespace) -> None:
         curve = read_curve(path, args.phase)
         if not curve["step"]:
             sys.exit(f"error: no rows of phase {args.phase!r} in {path}")
-        groups[group_name(path)][path.stem] = curve
+        group = group_name(path)
+        groups[group][path.stem.removeprefix(f"{group}_")] = curve
     plot(dict(sorted(groups.items())), Path(args.out), args.columns)
     print(f"wrote {args.out}")
 

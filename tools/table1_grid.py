@@ -2,7 +2,8 @@
 
 Grid = setting (generative process × model, `SETTINGS`) × seeds, at a scale (`SCALES`): `paper` gives
 the paper's flags (n = 10, batch 6144, lr 1e-4, 100 001 × 3 = 300k contrastive steps, τ = 1); `cpu`
-is the fast recipe for a 2-core machine (README: "Reproducing Table 1"). Each cell calls
+is the fast recipe for a 2-core machine (n = 5, batch 512, lr 1e-3, 5000 steps, half-width encoder,
+τ matched to the conditional, unbounded encoder output; README: "Reproducing Table 1"). Each cell calls
 `main_mlp.main` in-process with `--only-unsupervised` (Table 1 reports the contrastive model only).
 
 Resumable: every finished cell appends one row to `<out>/runs.csv` and is skipped on the next call;
@@ -31,6 +32,7 @@ if str(REPO) not in sys.path:
 import main_mlp  # noqa: E402
 from training_utils import die  # noqa: E402
 
+TARGET = 0.95
 RUN_FIELDS = ["setting", "seed", "scale", "r2_mean", "r2_std", "mcc_mean", "mcc_std", "wall_s", "steps", "flags"]
 
 
@@ -39,48 +41,55 @@ class Setting:
     """One row of Table 1: the generative process (space, marginal, conditional) and the model."""
     name: str
     process: str  # "space / marginal / conditional", as in the paper's table
-    model: str  # "loss, output normalisation"
+    loss: str  # the model's similarity; its output normalisation follows from the flags (`model_output`)
     claim: str  # what the paper reports for this kind of row (SPEC §7)
     flags: tuple[str, ...]  # main_mlp.py flags that define the process and the model
-
     recipe_tau: float  # τ of the CPU recipe (the paper uses τ = 1 throughout)
+    target: str  # the score the claim is about, "r2" or "mcc": its time to TARGET is tabulated
 
 
 def lp_matched_tau(c_p: float, c_param: float) -> float:
     """τ at which the Lp model's similarity −‖Δ‖_p^p/τ equals the conditional's log-density for a
-    unit-scale encoder (paper Theorem 5): Laplace λ → λ; Normal σ → 2σ²; generalized normal (p, λ) → λ^p."""
+    unit-scale encoder (paper Theorem 5): Laplace λ → λ; Normal σ → 2σ²; generalized normal (p, λ) → λ^p.
+    """
     return 2 * c_param**2 if c_p == 2 else c_param**c_p
 
 
 SETTINGS = (
-    Setting("sphere_uniform_vmf", "sphere / uniform / vMF(κ=10)", "dot product (vMF), unit sphere",
+    Setting("sphere_uniform_vmf", "sphere / uniform / vMF(κ=10)", "dot product (vMF)",
             "R² > 99% (identified up to an orthogonal map)",
-            ("--space-type", "sphere", "--m-p", "0", "--c-p", "0", "--c-param", "10", "--p", "0"), 1.0),
-    Setting("box_uniform_laplace", "box / uniform / Laplace(λ=0.05)", "L1, learnable box",
+            ("--space-type", "sphere", "--m-p", "0", "--c-p", "0", "--c-param", "10", "--p", "0"),
+            1.0, "r2"),
+    Setting("box_uniform_laplace", "box / uniform / Laplace(λ=0.05)", "L1",
             "MCC ≈ 99% (identified up to permutation and sign)",
-            ("--space-type", "box", "--m-p", "0", "--c-p", "1", "--c-param", "0.05", "--p", "1", "--box-norm"), lp_matched_tau(1, 0.05)),
-    Setting("box_uniform_normal", "box / uniform / Normal(σ=0.05)", "L2, unbounded",
+            ("--space-type", "box", "--m-p", "0", "--c-p", "1", "--c-param", "0.05", "--p", "1", "--box-norm"),
+            lp_matched_tau(1, 0.05), "mcc"),
+    Setting("box_uniform_normal", "box / uniform / Normal(σ=0.05)", "L2",
             "R² high, MCC well below R² (rotations not resolved)",
-            ("--space-type", "box", "--m-p", "0", "--c-p", "2", "--c-param", "0.05", "--p", "2"), lp_matched_tau(2, 0.05)),
-    Setting("box_uniform_gennorm3", "box / uniform / GenNorm(p=3, λ=0.05)", "L3, learnable box",
+            ("--space-type", "box", "--m-p", "0", "--c-p", "2", "--c-param", "0.05", "--p", "2"),
+            lp_matched_tau(2, 0.05), "r2"),
+    Setting("box_uniform_gennorm3", "box / uniform / GenNorm(p=3, λ=0.05)", "L3",
             "R² high, MCC high (identified up to permutation, p ≠ 2)",
-            ("--space-type", "box", "--m-p", "0", "--c-p", "3", "--c-param", "0.05", "--p", "3", "--box-norm"), lp_matched_tau(3, 0.05)),
-    Setting("sphere_normal_vmf", "sphere / Normal(σ=1) / vMF(κ=10)", "dot product (vMF), unit sphere",
+            ("--space-type", "box", "--m-p", "0", "--c-p", "3", "--c-param", "0.05", "--p", "3", "--box-norm"),
+            lp_matched_tau(3, 0.05), "mcc"),
+    Setting("sphere_normal_vmf", "sphere / Normal(σ=1) / vMF(κ=10)", "dot product (vMF)",
             "R² lower than with a uniform marginal (assumption violated)",
-            ("--space-type", "sphere", "--m-p", "2", "--m-param", "1", "--c-p", "0", "--c-param", "10", "--p", "0"), 1.0),
+            ("--space-type", "sphere", "--m-p", "2", "--m-param", "1", "--c-p", "0", "--c-param", "10", "--p", "0"),
+            1.0, "r2"),
 )
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
 
 # Training flags per scale. "recipe_tau": use Setting.recipe_tau (else the paper's τ = 1); "drop": setting
-# flags the scale leaves out. The CPU recipe trains an unbounded encoder for the box rows: in short runs
-# the learnable box output (sigmoid · b) saturates and stalls at MCC ≈ 0.5 (README, "Reproducing Table 1").
+# flags the scale leaves out. The CPU recipe trains an unbounded encoder for the box rows (a probe with the
+# learnable box, n = 3, lr 3e-3, stalled at MCC 0.49; with this recipe it does not: README, "Reproducing
+# Table 1", ablations).
 SCALES = {
     "paper": {"recipe_tau": False, "drop": (),
               "flags": ("--n", "10", "--batch-size", "6144", "--lr", "1e-4", "--n-steps", "100001",
                         "--more-unsupervised", "3", "--encoder-scale", "1", "--n-log-steps", "250")},
     "cpu": {"recipe_tau": True, "drop": ("--box-norm",),
-            "flags": ("--n", "3", "--batch-size", "512", "--lr", "1e-3", "--n-steps", "1500",
-                      "--more-unsupervised", "1", "--encoder-scale", "0.5", "--n-log-steps", "100",
+            "flags": ("--n", "5", "--batch-size", "512", "--lr", "1e-3", "--n-steps", "5000",
+                      "--more-unsupervised", "1", "--encoder-scale", "0.5", "--n-log-steps", "250",
                       "--num-eval-batches", "4")},
 }
 
@@ -96,7 +105,8 @@ def get_args_parser() -> argparse.ArgumentParser:
                         help="Folder for runs.csv, table1.md and metrics/ (commit it).")
     parser.add_argument("--runs-dir", default="runs/table1",
                         help="Folder for each cell's checkpoints (large; not committed).")
-    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads per cell (2 on this machine).")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch CPU threads per cell (1: on a shared 2-core machine 2 threads ran 4x slower).")
     parser.add_argument("--extra", nargs=argparse.REMAINDER, default=[],
                         help="Flags appended to every cell's main_mlp.py command line (last; overrides the scale), "
                              "e.g. --extra --n-steps 200.")
@@ -110,6 +120,13 @@ def cell_flags(setting: Setting, scale: str, seed: int, threads: int, extra: lis
     process_and_model = [flag for flag in setting.flags if flag not in profile["drop"]]
     return [*process_and_model, *profile["flags"], "--tau", f"{tau:g}", "--seed", str(seed),
             "--threads", str(threads), "--only-unsupervised", *extra]
+
+
+def model_output(flags: list[str]) -> str:
+    """The encoder's output normalisation that main_mlp.py builds from these flags."""
+    if "--box-norm" in flags:
+        return "learnable box"
+    return "unit sphere" if flags[flags.index("--p") + 1] == "0" else "unbounded"
 
 
 def read_runs(path: Path) -> list[dict]:
@@ -145,11 +162,30 @@ def mean_std(values: list[float]) -> str:
     return f"{np.mean(values):.3f} ± {np.std(values):.3f}" if values else "—"
 
 
-def markdown_table(rows: list[dict], scale: str) -> str:
+def time_to_target(metrics_csv: Path, key: str, wall_s: float, steps: int) -> float | None:
+    """Seconds until score `key` first reached TARGET at a logged step (None if never), estimated as
+    wall_s · (step + 1) / steps: main_mlp.py logs steps, not times (wall_s also counts a few seconds of
+    setup and the final evaluation, and only the resumed part of a resumed cell)."""
+    with open(metrics_csv, newline="") as f:
+        reached = [int(r["step"]) for r in csv.DictReader(f) if float(r[key]) >= TARGET]
+    return wall_s * (reached[0] + 1) / steps if reached else None
+
+
+def time_to_target_cell(rows: list[dict], setting: Setting, metrics_dir: Path) -> str:
+    """Mean time to TARGET over the runs that reached it, and how many did."""
+    times = [time_to_target(metrics_dir / f"{setting.name}_seed{r['seed']}.csv", setting.target,
+                            float(r["wall_s"]), int(r["steps"])) for r in rows]
+    hit = [t for t in times if t is not None]
+    mean = f"{np.mean(hit):.0f} s" if hit else "never"
+    return f"{'R²' if setting.target == 'r2' else 'MCC'}: {mean} ({len(hit)}/{len(times)})"
+
+
+def markdown_table(rows: list[dict], scale: str, metrics_dir: Path) -> str:
     """Mean ± std (over seeds, population std) of each run's final R² and MCC, per setting."""
     lines = [f"Table 1, scale `{scale}`: mean ± std over seeds of the final R² and MCC "
-             f"(each run: mean over its evaluation batches).", "",
-             "| generative process (space / marginal / conditional) | model | paper | R² | MCC | seeds | s/run |",
+             f"(each run: mean over its evaluation batches); time to {TARGET} of the claimed score.", "",
+             "| generative process (space / marginal / conditional) | model | paper | R² | MCC "
+             f"| time to {TARGET} (runs) | s/run |",
              "|---|---|---|---|---|---|---|"]
     for setting in SETTINGS:
         mine = [r for r in rows if r["setting"] == setting.name and r["scale"] == scale]
@@ -157,8 +193,9 @@ def markdown_table(rows: list[dict], scale: str) -> str:
             continue
         r2, mcc = ([float(r[k]) for r in mine] for k in ("r2_mean", "mcc_mean"))
         wall = np.mean([float(r["wall_s"]) for r in mine])
-        lines.append(f"| {setting.process} | {setting.model} | {setting.claim} | {mean_std(r2)} | {mean_std(mcc)} "
-                     f"| {len(mine)} | {wall:.0f} |")
+        model = f"{setting.loss}, {model_output(mine[0]['flags'].split())}"
+        lines.append(f"| {setting.process} | {model} | {setting.claim} | {mean_std(r2)} | {mean_std(mcc)} "
+                     f"| {time_to_target_cell(mine, setting, metrics_dir)} | {wall:.0f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -180,10 +217,11 @@ def main(args: argparse.Namespace) -> list[dict]:
             print(f"=== {name} seed {seed} ({args.scale}) ===", flush=True)
             append_run(runs_csv, run_cell(SETTINGS_BY_NAME[name], seed, args, run_dir))
             shutil.copyfile(run_dir / "metrics.csv", out / "metrics" / f"{name}_seed{seed}.csv")
-            (out / "table1.md").write_text(markdown_table(read_runs(runs_csv), args.scale))
+            (out / "table1.md").write_text(markdown_table(read_runs(runs_csv), args.scale, out / "metrics"))
     rows = read_runs(runs_csv)
-    (out / "table1.md").write_text(markdown_table(rows, args.scale))
-    print(markdown_table(rows, args.scale))
+    table = markdown_table(rows, args.scale, out / "metrics")
+    (out / "table1.md").write_text(table)
+    print(table)
     return rows
 
 
