@@ -97,7 +97,8 @@ SCALES = {
 def get_args_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser("table1_grid.py", description="Table 1 grid: settings × seeds at a scale.")
     parser.add_argument("--scale", choices=tuple(SCALES), default="cpu",
-                        help="cpu: the fast 2-core recipe (~1-2 min per cell); paper: batch 6144, 300k steps (GPU).")
+                        help="cpu: the fast 2-core recipe (~1-2 min per cell, L3 rows ~12 min); "
+                             "paper: n 10, batch 6144, 300k steps (GPU-sized).")
     parser.add_argument("--settings", nargs="+", default=[s.name for s in SETTINGS], metavar="NAME",
                         help=f"Rows to run (default all): {', '.join(SETTINGS_BY_NAME)}.")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="Seeds per setting (0 1 2).")
