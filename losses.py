@@ -6,8 +6,8 @@ negatives n. Each anchor i is compared with EVERY row j of `z3_rec` (an N×N mat
 `z3_rec = roll(z1_rec, 1, 0)`, so anchor i's own image appears among the negatives of anchor i+1 —
 kept as in the paper's code. Returns `(mean_loss, per_item_loss, [components])`.
 
-No loss keeps an N×N×n difference tensor: distances come from `torch.cdist` (p ≥ 1) or from
-row chunks that are recomputed in the backward pass (p < 1).
+No loss keeps an N×N×n difference tensor: distances come from a matrix product (p = 2), `torch.cdist`
+(p = 1) or row chunks that are recomputed in the backward pass (other p).
 """
 from __future__ import annotations
 
@@ -38,10 +38,10 @@ def pairwise_lp_distance(a: torch.Tensor, b: torch.Tensor, p: float, pow: bool) 
     if p == 2 and pow:  # ‖a‖² + ‖b‖² − 2ab: one matrix product, no square root
         sq = a.square().sum(1, keepdim=True) + b.square().sum(1).unsqueeze(0)
         return torch.addmm(sq, a, b.T, alpha=-2).clamp_min(0)
-    if p >= 1:
+    if p in (1, 2):
         d = torch.cdist(a, b, p=p)
         return d.pow(p) if pow and p != 1 else d
-    # p < 1: row chunks, each recomputed in backward instead of kept (activation checkpointing)
+    # other p (cdist's generic path is slower): row chunks, recomputed in backward instead of kept
     rows = max(1, CHUNK_ELEMENTS // max(1, b.shape[0] * b.shape[1]))
     chunks = [checkpoint(lp_distance, a_chunk.unsqueeze(1), b.unsqueeze(0), p, pow, use_reentrant=False)
               for a_chunk in a.split(rows)]

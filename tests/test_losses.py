@@ -86,7 +86,7 @@ def test_lp_distance_matrix_is_not_transposed_for_small_p():
     torch.testing.assert_close(losses.pairwise_lp_distance(a, b, 0.5, True), brute_lp(a, b, 0.5, True))
 
 
-@pytest.mark.parametrize("p", [0.5, 1, 2])
+@pytest.mark.parametrize("p", [0.5, 1, 2, 3])
 def test_gradients_are_finite_when_negatives_coincide_with_anchors(p):
     a = torch.randn(16, 3, requires_grad=True)
     loss, _, _ = losses.LpSimCLRLoss(p, simclr_compatibility_mode=True)(None, None, None, a, a + 0.01, torch.roll(a, 1, 0))
@@ -94,7 +94,7 @@ def test_gradients_are_finite_when_negatives_coincide_with_anchors(p):
     assert torch.isfinite(a.grad).all()
 
 
-@pytest.mark.parametrize("p", [0.5, 1, 2])
+@pytest.mark.parametrize("p", [0.5, 1, 2, 3])
 def test_no_n_by_n_by_dim_tensor_is_kept_for_backward(p):
     """All tensors autograd saves, together, are far smaller than the N×N×n difference tensor."""
     n_items, dim = 1024, 32
