@@ -13,6 +13,7 @@ import argparse
 import collections
 import json
 import random
+import time
 from pathlib import Path
 
 import torch
@@ -25,12 +26,13 @@ import invertible_network_utils
 import losses
 import spaces
 from latent_spaces import LatentSpace
-from training_utils import CsvLogger, atomic_save, die, get_rng_state, load_checkpoint, set_rng_state, set_seed
+from training_utils import (CsvLogger, atomic_save, die, get_rng_state, load_checkpoint, select_device,
+                            set_rng_state, set_seed)
 
 N_EVAL_SAMPLES = 4096
 LOSS_WINDOW = 100
 PHASES = ("supervised", "unsupervised")
-METRICS = ["phase", "step", "loss", "mean_loss", "r2", "mcc"]
+METRICS = ["phase", "step", "loss", "mean_loss", "r2", "mcc", "elapsed_s"]
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -81,7 +83,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--encoder-scale", type=float, default=1.0,
                         help="Multiplies f's hidden widths [10n, 50n, 50n, 50n, 50n, 10n] (1 = the paper's f).")
     parser.add_argument("--threads", type=int, default=0,
-                        help="CPU threads for torch (0 = torch's default).")
+                        help="CPU threads for torch (0 = torch's default; 1 when other jobs share the CPU).")
+    parser.add_argument("--no-cuda", action="store_true", help="Stay on the CPU even when a GPU is present.")
     parser.add_argument("--resume-training", action="store_true",
                         help="Continue from <save-dir>/checkpoint.pt where an interrupted run stopped.")
     return parser
@@ -186,18 +189,19 @@ def build_loss(args: argparse.Namespace, phase: str):
 
 
 @torch.no_grad()
-def scores(h: nn.Module, latent_space: LatentSpace, n_samples: int) -> tuple[float, float]:
+def scores(h: nn.Module, latent_space: LatentSpace, n_samples: int, device="cpu") -> tuple[float, float]:
     """R² of a linear map h(z) → z (fitted on one half, scored on the other) and the MCC."""
-    z = latent_space.sample_marginal(n_samples)
+    z = latent_space.sample_marginal(n_samples, device)
     hz = h(z)
     (r2, _), _ = disentanglement_utils.linear_disentanglement(z, hz, mode="r2", train_test_split=True)
     (mcc, _), _ = disentanglement_utils.permutation_disentanglement(z, hz, mode="pearson", rescaling=True)
     return r2, mcc
 
 
-def final_scores(h: nn.Module, latent_space: LatentSpace, args: argparse.Namespace) -> dict:
+def final_scores(h: nn.Module, latent_space: LatentSpace, args: argparse.Namespace, device) -> dict:
     """R² and MCC on `num_eval_batches` fresh batches: mean and std."""
-    values = torch.tensor([scores(h, latent_space, args.batch_size) for _ in range(args.num_eval_batches)])
+    values = torch.tensor([scores(h, latent_space, args.batch_size, device)
+                           for _ in range(args.num_eval_batches)])
     mean, std = values.mean(0), values.std(0) if len(values) > 1 else torch.zeros(2)
     return {"r2_mean": mean[0].item(), "r2_std": std[0].item(), "mcc_mean": mean[1].item(), "mcc_std": std[1].item()}
 
@@ -205,21 +209,22 @@ def final_scores(h: nn.Module, latent_space: LatentSpace, args: argparse.Namespa
 class Run:
     """Everything a run saves and restores: g, one f per phase, the optimiser, position and RNG."""
 
-    def __init__(self, args: argparse.Namespace):
-        self.args = args
+    def __init__(self, args: argparse.Namespace, device: torch.device = torch.device("cpu")):
+        self.args, self.device = args, device
         self.save_dir = Path(args.save_dir) if args.save_dir else None
         self.latent_space = build_latent_space(args)
         self.g = invertible_network_utils.construct_invertible_mlp(
             n=args.n, n_layers=args.n_mixing_layer, n_iter_cond_thresh=25000, cond_thresh_ratio=0.0,
-            act_fct=args.act_fct)
-        self.fs = {phase: build_encoder(args, phase) for phase in PHASES}
-        self.phase, self.step, self.optimizer_state, self.losses = None, 0, None, []
+            act_fct=args.act_fct).to(device)
+        self.fs = {phase: build_encoder(args, phase).to(device) for phase in PHASES}
+        self.phase, self.step, self.optimizer_state, self.losses, self.elapsed = None, 0, None, [], 0.0
         self.results: dict[str, dict] = {}
+        self.mixing_scores: dict[str, float] = {}  # R², MCC of g itself: how entangled x is
         self.logger = None
 
     def state(self) -> dict:
         return {"g": self.g.state_dict(), "f": {k: f.state_dict() for k, f in self.fs.items()},
-                "phase": self.phase, "step": self.step, "optimizer": self.optimizer_state,
+                "phase": self.phase, "step": self.step, "optimizer": self.optimizer_state, "elapsed": self.elapsed,
                 "losses": self.losses, "results": self.results, "rng": get_rng_state(),
                 "metrics_rows": self.logger.rows if self.logger else 0, "args": vars(self.args)}
 
@@ -230,6 +235,7 @@ class Run:
         for k, f in self.fs.items():
             f.load_state_dict(ckpt["f"][k])
         self.phase, self.step, self.optimizer_state = ckpt["phase"], ckpt["step"], ckpt["optimizer"]
+        self.elapsed = ckpt["elapsed"]
         self.losses, self.results = ckpt["losses"], ckpt["results"]
         set_rng_state(ckpt["rng"])
 
@@ -239,10 +245,10 @@ class Run:
 
 
 def train_step(h: nn.Module, loss_fn, optimizer: torch.optim.Optimizer, latent_space: LatentSpace,
-               batch_size: int) -> torch.Tensor:
+               batch_size: int, device="cpu") -> torch.Tensor:
     """One Adam step on a fresh batch: z ~ p(z), z̃ ~ p(z̃ | z), both encoded in one pass through h = f∘g."""
-    z1 = latent_space.sample_marginal(batch_size)
-    z2 = latent_space.sample_conditional(z1, batch_size)
+    z1 = latent_space.sample_marginal(batch_size, device)
+    z2 = latent_space.sample_conditional(z1, batch_size, device)
     h1, h2 = h(torch.cat([z1, z2])).chunk(2)
     loss = loss_fn(z1, z2, h1, h2)
     optimizer.zero_grad(set_to_none=True)
@@ -260,25 +266,28 @@ def train_phase(run: Run, phase: str, n_steps: int) -> None:
     if run.phase == phase and run.optimizer_state is not None:
         optimizer.load_state_dict(run.optimizer_state)
     else:
-        run.phase, run.step, run.losses = phase, 0, []
+        run.phase, run.step, run.losses, run.elapsed = phase, 0, [], 0.0
     window = collections.deque(run.losses, maxlen=LOSS_WINDOW)
+    start = time.perf_counter() - run.elapsed  # wall time of the phase, summed over resumed runs
     progress = tqdm(range(run.step, n_steps), desc=phase, initial=run.step, total=n_steps,
                     disable=None)  # no bar when stdout is not a terminal
     for step in progress:
-        loss = train_step(h, loss_fn, optimizer, run.latent_space, args.batch_size)
+        loss = train_step(h, loss_fn, optimizer, run.latent_space, args.batch_size, run.device)
         window.append(loss.item())
         if step % args.n_log_steps == 0 or step == n_steps - 1:
-            r2, mcc = scores(h, run.latent_space, N_EVAL_SAMPLES)
+            r2, mcc = scores(h, run.latent_space, N_EVAL_SAMPLES, run.device)
+            run.elapsed = time.perf_counter() - start
             mean_loss = sum(window) / len(window)
             progress.write(f"{phase} step {step}: loss {loss.item():.4f} mean loss {mean_loss:.4f} "
                            f"R² {r2:.4f} MCC {mcc:.4f}")
             progress.set_postfix(loss=f"{mean_loss:.4f}", r2=f"{r2:.3f}", mcc=f"{mcc:.3f}")
             if run.logger:
-                run.logger.log(dict(phase=phase, step=step, loss=loss.item(), mean_loss=mean_loss, r2=r2, mcc=mcc))
+                run.logger.log(dict(phase=phase, step=step, loss=loss.item(), mean_loss=mean_loss, r2=r2, mcc=mcc,
+                                    elapsed_s=round(run.elapsed, 2)))
             run.step, run.losses, run.optimizer_state = step + 1, list(window), optimizer.state_dict()
             run.checkpoint()
     progress.close()
-    run.results[phase] = final_scores(h, run.latent_space, args)
+    run.results[phase] = final_scores(h, run.latent_space, args, run.device)
     run.optimizer_state = None
     report = run.results[phase]
     print(f"{phase} final (mean ± std over {args.num_eval_batches} batches): "
@@ -291,7 +300,7 @@ def save_outputs(run: Run) -> None:
     for phase, f in run.fs.items():
         if phase in run.results:
             atomic_save(f.state_dict(), run.save_dir / f"f_{phase}.pt")
-    (run.save_dir / "final_scores.json").write_text(json.dumps(run.results, indent=2))
+    (run.save_dir / "final_scores.json").write_text(json.dumps({"mixing": run.mixing_scores, **run.results}, indent=2))
 
 
 def main(args: argparse.Namespace) -> dict:
@@ -303,11 +312,10 @@ def main(args: argparse.Namespace) -> dict:
     set_seed(args.seed)
     if args.threads:
         torch.set_num_threads(args.threads)
-    run = Run(args)
-    z = run.latent_space.sample_marginal(N_EVAL_SAMPLES)
-    (r2, _), _ = disentanglement_utils.linear_disentanglement(z, run.g(z), train_test_split=True)
-    (mcc, _), _ = disentanglement_utils.permutation_disentanglement(z, run.g(z))
+    run = Run(args, select_device(not args.no_cuda and torch.cuda.is_available()))
+    r2, mcc = scores(run.g, run.latent_space, N_EVAL_SAMPLES, run.device)
     print(f"how entangled is x = g(z): R² {r2:.4f} MCC {mcc:.4f}")
+    run.mixing_scores = {"r2": r2, "mcc": mcc}
     resume_rows = None
     if args.resume_training:
         ckpt = load_checkpoint(Path(args.save_dir) / "checkpoint.pt")

@@ -164,12 +164,15 @@ def mean_std(values: list[float]) -> str:
 
 
 def time_to_target(metrics_csv: Path, key: str, wall_s: float, steps: int) -> float | None:
-    """Seconds until score `key` first reached TARGET at a logged step (None if never), estimated as
-    wall_s · (step + 1) / steps: main_mlp.py logs steps, not times (wall_s also counts a few seconds of
-    setup and the final evaluation, and only the resumed part of a resumed cell)."""
+    """Seconds until score `key` first reached TARGET at a logged step (None if never): the logged
+    `elapsed_s` where metrics.csv has it, else estimated as wall_s · (step + 1) / steps (older runs)."""
     with open(metrics_csv, newline="") as f:
-        reached = [int(r["step"]) for r in csv.DictReader(f) if float(r[key]) >= TARGET]
-    return wall_s * (reached[0] + 1) / steps if reached else None
+        reached = [r for r in csv.DictReader(f) if float(r[key]) >= TARGET]
+    if not reached:
+        return None
+    if reached[0].get("elapsed_s"):
+        return float(reached[0]["elapsed_s"])
+    return wall_s * (int(reached[0]["step"]) + 1) / steps
 
 
 def time_to_target_cell(rows: list[dict], setting: Setting, metrics_dir: Path) -> str:
