@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import csv
 import json
 import os
 
@@ -137,14 +138,22 @@ def make_solver(args: argparse.Namespace, device: torch.device, ckpt_dir: str) -
     return Solver(encoder, optimizer, loss_fn, device, ckpt_dir)
 
 
+def rows_until(log_path: str, iteration: int) -> int:
+    """Rows of an existing log.csv logged at or before `iteration`: what a resumed run keeps."""
+    if not os.path.exists(log_path):
+        return 0
+    with open(log_path, newline="") as f:
+        return sum(int(row["step"]) <= iteration for row in csv.DictReader(f))
+
+
 def train(args: argparse.Namespace, solver: Solver, dataset: KittiMasks, out_dir: str, log_dir: str) -> None:
     """Resume from <ckpt-dir>/E/<seed>/<ckpt-name> when present, then train to --max-iter."""
     resume_path = os.path.join(solver.ckpt_dir, args.ckpt_name)
     if os.path.exists(resume_path):
         solver.load(resume_path)
         print(f"resumed from {resume_path} at iteration {solver.iteration}")
-    logger = CsvLogger(os.path.join(out_dir, "log.csv"), ["step", "loss"],
-                       resume_rows=solver.iteration // args.log_step)  # one row per log_step kept
+    log_path = os.path.join(out_dir, "log.csv")
+    logger = CsvLogger(log_path, ["step", "loss"], resume_rows=rows_until(log_path, solver.iteration))
     writer = None
     if args.use_writer:
         from torch.utils.tensorboard import SummaryWriter  # imported lazily: slow, and only needed here

@@ -88,6 +88,13 @@ def test_resume_continues_the_last_checkpoint(run, tmp_path, capsys):
     assert [line.split(",")[0] for line in log] == ["step", "2", "4", "6"]
 
 
+def test_resume_with_another_log_step_keeps_the_rows_logged_before_the_checkpoint(run, tmp_path):
+    run("--max-iter", "4", "--box-norm", "1")
+    run("--max-iter", "8", "--box-norm", "1", "--log-step", "4")
+    log = (tmp_path / "out" / "kittimasks_1" / "1_1" / "2" / "log.csv").read_text().split()
+    assert [line.split(",")[0] for line in log] == ["step", "2", "4", "8"]
+
+
 def test_evaluate_without_or_with_a_mismatched_checkpoint_is_a_one_line_error(run):
     with pytest.raises(SystemExit, match="checkpoint not found"):
         run("--evaluate")
