@@ -231,9 +231,12 @@ class Run:
     def load(self, ckpt: dict) -> None:
         if ckpt["args"]["n"] != self.args.n:
             die(f"checkpoint has latent width {ckpt['args']['n']}, but --n is {self.args.n}")
-        self.g.load_state_dict(ckpt["g"])
-        for k, f in self.fs.items():
-            f.load_state_dict(ckpt["f"][k])
+        try:
+            self.g.load_state_dict(ckpt["g"])
+            for k, f in self.fs.items():
+                f.load_state_dict(ckpt["f"][k])
+        except RuntimeError as e:
+            die(f"checkpoint does not fit these flags (compare with its args.json): {str(e).splitlines()[0]}")
         self.phase, self.step, self.optimizer_state = ckpt["phase"], ckpt["step"], ckpt["optimizer"]
         self.elapsed = ckpt["elapsed"]
         self.losses, self.results = ckpt["losses"], ckpt["results"]

@@ -123,3 +123,9 @@ def test_seed_listing_flags_and_defaults():
                 "resume_training": False, "no_cuda": False}
     args = vars(parse())
     assert {k: args[k] for k in defaults} == defaults
+
+
+def test_resume_with_another_model_is_refused(tmp_path):
+    main_mlp.main(parse(*TINY, "--save-dir", str(tmp_path), "--only-supervised"))
+    with pytest.raises(SystemExit, match="does not fit these flags"):
+        main_mlp.main(parse(*TINY, "--save-dir", str(tmp_path), "--resume-training", "--box-norm"))
