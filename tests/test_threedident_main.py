@@ -13,7 +13,6 @@ import pytest
 import torch
 
 import main_3dident
-from datasets.threedident_latents import select_columns
 
 REPO = Path(__file__).resolve().parents[1]
 TOOLS = REPO / "tools" / "3dident"
