@@ -32,7 +32,7 @@ import losses
 from datasets.threedident_dataset import (DatasetFormatError, SequentialThreeDIdentDataset, ThreeDIdentDataset,
                                           pair_loader)
 from datasets.threedident_latents import LatentLayout, build_latent_space, select_columns
-from training_utils import atomic_save, die, load_checkpoint, select_device, set_seed
+from training_utils import CheckpointError, atomic_save, die, load_checkpoint, select_device, set_seed
 
 LP_EXPONENTS = {"l1": 1, "l2": 2, "l3": 3}
 CONSTRAINTS = ("None", "fix", "learnable")
@@ -266,7 +266,10 @@ def save(f: nn.Module, step: int, args: argparse.Namespace, path: str) -> None:
 
 
 def load(f: nn.Module, path: str) -> None:
-    checkpoint = load_checkpoint(path)
+    try:
+        checkpoint = load_checkpoint(path)
+    except CheckpointError as e:
+        die(str(e))
     if not isinstance(checkpoint, dict) or "model" not in checkpoint:
         die(f"{path} is not a main_3dident.py checkpoint")
     try:

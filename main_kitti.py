@@ -17,12 +17,12 @@ import os
 import numpy as np
 import torch
 
-from kitti_masks.dataset import KittiMasks, get_data_loader
+from kitti_masks.dataset import KittiFormatError, KittiMasks, get_data_loader
 from kitti_masks.evaluation import evaluate_encoder
 from kitti_masks.model import get_conv_encoder
 from kitti_masks.solver import Solver
 from losses import LpSimCLRLoss
-from training_utils import CsvLogger, die, select_device, set_seed
+from training_utils import CheckpointError, CsvLogger, die, select_device, set_seed
 
 DATASETS = ("kittimasks",)
 PLACEHOLDER_DATASETS = ("dsprites", "cars3d", "smallnorb", "shapes3d", "mpi3d", "natural")
@@ -138,6 +138,22 @@ def make_solver(args: argparse.Namespace, device: torch.device, ckpt_dir: str) -
     return Solver(encoder, optimizer, loss_fn, device, ckpt_dir)
 
 
+def load_solver(solver: Solver, path: str, with_training_state: bool = True) -> None:
+    """`Solver.load`; a missing, corrupt, refused or mismatched checkpoint is a one-line error."""
+    try:
+        solver.load(path, with_training_state)
+    except CheckpointError as e:
+        die(str(e))
+
+
+def load_dataset(args: argparse.Namespace) -> KittiMasks:
+    """KITTI Masks from --data-dir; a missing, malformed or refused pickle is a one-line error."""
+    try:
+        return KittiMasks.from_dir(args.data_dir, max_delta_t=args.kitti_max_delta_t)
+    except KittiFormatError as e:
+        die(str(e))
+
+
 def rows_until(log_path: str, iteration: int) -> int:
     """Rows of an existing log.csv logged at or before `iteration`: what a resumed run keeps."""
     if not os.path.exists(log_path):
@@ -150,7 +166,7 @@ def train(args: argparse.Namespace, solver: Solver, dataset: KittiMasks, out_dir
     """Resume from <ckpt-dir>/E/<seed>/<ckpt-name> when present, then train to --max-iter."""
     resume_path = os.path.join(solver.ckpt_dir, args.ckpt_name)
     if os.path.exists(resume_path):
-        solver.load(resume_path)
+        load_solver(solver, resume_path)
         print(f"resumed from {resume_path} at iteration {solver.iteration}")
     log_path = os.path.join(out_dir, "log.csv")
     logger = CsvLogger(log_path, ["step", "loss"], resume_rows=rows_until(log_path, solver.iteration))
@@ -180,7 +196,7 @@ def run(args: argparse.Namespace, dataset: KittiMasks, device: torch.device) -> 
     set_seed(args.seed)
     solver = make_solver(args, device, ckpt_dir)
     if args.evaluate:
-        solver.load(os.path.join(ckpt_dir, args.ckpt_name), with_training_state=False)
+        load_solver(solver, os.path.join(ckpt_dir, args.ckpt_name), with_training_state=False)
     else:
         write_json(vars(args), os.path.join(out_dir, "args.json"))
         train(args, solver, dataset, out_dir, log_dir)
@@ -207,7 +223,7 @@ def summarize(args: argparse.Namespace, results: list[dict]) -> dict:
 def main(argv: list[str] | None = None) -> list[dict]:
     args = get_args_parser().parse_args(argv)
     check_args(args)
-    dataset = KittiMasks.from_dir(args.data_dir, max_delta_t=args.kitti_max_delta_t)
+    dataset = load_dataset(args)
     device = select_device(args.cuda)
     torch.backends.cudnn.benchmark = True  # fixed 64×64 inputs: let cuDNN pick the fastest kernels
     results = [run(with_search_params(args, seed), dataset, device) for seed in run_seeds(args)]

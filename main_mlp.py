@@ -26,8 +26,8 @@ import invertible_network_utils
 import losses
 import spaces
 from latent_spaces import LatentSpace
-from training_utils import (CsvLogger, atomic_save, die, get_rng_state, load_checkpoint, select_device,
-                            set_rng_state, set_seed)
+from training_utils import (CheckpointError, CsvLogger, atomic_save, die, get_rng_state, load_checkpoint,
+                            select_device, set_rng_state, set_seed)
 
 N_EVAL_SAMPLES = 4096
 LOSS_WINDOW = 100
@@ -321,7 +321,10 @@ def main(args: argparse.Namespace) -> dict:
     run.mixing_scores = {"r2": r2, "mcc": mcc}
     resume_rows = None
     if args.resume_training:
-        ckpt = load_checkpoint(Path(args.save_dir) / "checkpoint.pt")
+        try:
+            ckpt = load_checkpoint(Path(args.save_dir) / "checkpoint.pt")
+        except CheckpointError as e:
+            die(str(e))
         run.load(ckpt)
         resume_rows = ckpt["metrics_rows"]
         print(f"resuming {run.phase} at step {run.step} (finished: {', '.join(run.results) or 'none'})")

@@ -1,5 +1,5 @@
-"""Helpers shared by the three training scripts: seeding, RNG state, atomic checkpoints, CSV
-metric logs, device choice and one-line errors for bad input."""
+"""Helpers shared by the three training scripts: seeding, RNG state, atomic checkpoints that load
+without running code, CSV metric logs, device choice and one-line errors for bad input."""
 from __future__ import annotations
 
 import csv
@@ -11,6 +11,17 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from numpy.core.multiarray import _reconstruct  # importable without warning in numpy 1 and 2 (old pickles)
+
+# Checkpoints written before the RNG states became lists hold numpy's MT19937 key, a uint32 ndarray:
+# the only globals a checkpoint of ours ever contained. numpy 1 and numpy 2 name its helper differently.
+LEGACY_CHECKPOINT_GLOBALS = [(_reconstruct, "numpy.core.multiarray._reconstruct"),
+                             (_reconstruct, "numpy._core.multiarray._reconstruct"),
+                             np.ndarray, np.dtype, type(np.dtype(np.uint32))]
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that is missing, corrupt, refused by the safe loader or does not fit the model."""
 
 
 def die(message: str) -> None:
@@ -25,16 +36,22 @@ def set_seed(seed: int) -> None:
 
 
 def get_rng_state() -> dict:
-    """Every RNG the scripts use, so a resumed run draws the same numbers as an uninterrupted one."""
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    """Every RNG the scripts use, so a resumed run draws the same numbers as an uninterrupted one. Lists,
+    numbers, strings and tensors only: a weights-only `torch.load` reads them back."""
+    version, internal, gauss_next = random.getstate()
+    name, key, pos, has_gauss, cached_gaussian = np.random.get_state()
+    state = {"python": [version, list(internal), gauss_next],
+             "numpy": [name, key.tolist(), pos, has_gauss, cached_gaussian], "torch": torch.get_rng_state()}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
 
 
 def set_rng_state(state: dict) -> None:
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    """Restore a `get_rng_state` state; also the tuples (and numpy key array) of older checkpoints."""
+    version, internal, gauss_next = state["python"]
+    random.setstate((version, tuple(internal), gauss_next))
+    np.random.set_state(tuple(state["numpy"]))
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
@@ -56,14 +73,27 @@ def atomic_save(obj, path: str | os.PathLike) -> None:
 
 
 def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
-    """torch.load a checkpoint written by `atomic_save`; a missing or corrupt file is a one-line error."""
+    """A checkpoint written by `atomic_save`, read by the weights-only unpickler of `torch.load`: a file
+    that refers to any code (other than the numpy RNG key of older checkpoints) is refused, not run.
+    Raises CheckpointError for a missing, corrupt or refused file."""
     path = Path(path)
     if not path.is_file():
-        die(f"checkpoint not found: {path}")
+        raise CheckpointError(f"checkpoint not found: {path}")
     try:
-        return torch.load(path, map_location=map_location, weights_only=False)
-    except (RuntimeError, EOFError, pickle.UnpicklingError, ValueError) as e:
-        die(f"checkpoint {path} is corrupt or not a checkpoint ({type(e).__name__})")
+        with torch.serialization.safe_globals(LEGACY_CHECKPOINT_GLOBALS):
+            return torch.load(path, map_location=map_location, weights_only=True)
+    except (RuntimeError, EOFError, pickle.UnpicklingError, ValueError, TypeError, KeyError, AttributeError,
+            IndexError) as e:
+        reason = ": ".join(filter(None, [type(e).__name__, load_error_reason(str(e))]))
+        raise CheckpointError(f"checkpoint {path} is corrupt or not a safe checkpoint of this project, "
+                              f"so it is not loaded ({reason})") from None
+
+
+def load_error_reason(message: str) -> str:
+    """A `torch.load` error message in one line: the weights-only unpickler's own reason, without the
+    advice around it (to load unsafely, or to allow-list what it refused), else the whole message."""
+    reason = message.split("WeightsUnpickler error:")[-1].split("Check the documentation")[0]
+    return " ".join(reason.split(" Please use")[0].split())
 
 
 def select_device(use_cuda: bool) -> torch.device:

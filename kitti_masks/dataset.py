@@ -1,4 +1,4 @@
-"""KITTI Masks frame pairs (SPEC §4; the paper's KITTI Masks experiment).
+"""KITTI Masks frame pairs (the paper's KITTI Masks experiment; data as in github.com/brendel-group/cl-ica).
 
 `kitti_peds_v2.pickle` holds a dict: "pedestrians", a list of bool arrays (T_i, 64, 64), and
 "pedestrians_latents", a list of float arrays (T_i, 3) = (centre-of-mass row, centre-of-mass column,
@@ -8,14 +8,19 @@ n pairs interleaves them: [x_t^0, x_t+k^0, x_t^1, x_t+k^1, …], 2n images.
 """
 from __future__ import annotations
 
+import codecs
 import os
 import pickle
 
 import numpy as np
 import torch
+from numpy.core.multiarray import _reconstruct  # importable without warning in numpy 1 and 2 (old pickles)
 from torch.utils.data import DataLoader, Dataset
 
-from training_utils import die
+try:  # numpy >= 2
+    from numpy._core.numeric import _frombuffer
+except ImportError:  # numpy 1
+    from numpy.core.numeric import _frombuffer
 
 FILE_NAME = "kitti_peds_v2.pickle"
 URL = "https://zenodo.org/record/3931823/files/kitti_peds_v2.pickle?download=1"
@@ -23,34 +28,65 @@ HOW_TO_GET = (f"download it from {URL}, or write a synthetic stand-in with "
               f"'python -m tools.kitti_masks.make_synthetic --data-dir <dir>'")
 LATENT_NAMES = ("com_row", "com_col", "area")
 Pair = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
+# Everything a pickle of dicts, lists and numpy arrays refers to: numpy's array rebuilders (protocols
+# 2-4: _reconstruct + ndarray; 5: _frombuffer; numpy 1 and numpy 2 module names), the dtype, and the
+# bytes decoder of protocol 2 written by Python 3.
+PICKLE_GLOBALS = {("numpy.core.multiarray", "_reconstruct"): _reconstruct,
+                  ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
+                  ("numpy.core.numeric", "_frombuffer"): _frombuffer,
+                  ("numpy._core.numeric", "_frombuffer"): _frombuffer,
+                  ("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype, ("_codecs", "encode"): codecs.encode}
+
+
+class KittiFormatError(ValueError):
+    """A KITTI Masks file that is missing, malformed or refers to code (reported as a one-line error)."""
+
+
+class RefusedGlobalError(pickle.UnpicklingError):
+    """A pickle refers to a class or function outside PICKLE_GLOBALS: loading it could run code."""
+
+
+class ArrayUnpickler(pickle.Unpickler):
+    """Unpickles dicts, lists, strings, numbers and numpy arrays, and nothing that could run code."""
+
+    def find_class(self, module: str, name: str) -> object:
+        if (module, name) not in PICKLE_GLOBALS:
+            raise RefusedGlobalError(f"{module}.{name}")
+        return PICKLE_GLOBALS[module, name]
 
 
 def load_pickle(data_dir: str) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """(masks, latents) of every sequence; a missing or malformed file is a one-line error."""
+    """(masks, latents) of every sequence, read by ArrayUnpickler; raises KittiFormatError for a missing,
+    malformed or refused file."""
     path = os.path.join(data_dir, FILE_NAME)
     if not os.path.isfile(path):
-        die(f"KITTI Masks data not found: expected {path}; {HOW_TO_GET}")
+        raise KittiFormatError(f"KITTI Masks data not found: expected {path}; {HOW_TO_GET}")
     try:
         with open(path, "rb") as f:
-            data = pickle.load(f)
+            data = ArrayUnpickler(f).load()
         masks, latents = data["pedestrians"], data["pedestrians_latents"]
+    except RefusedGlobalError as e:
+        raise KittiFormatError(f"{path} refers to {e}, but a KITTI Masks pickle holds only dicts, lists and numpy "
+                               f"arrays; not loaded, since loading it could run code; {HOW_TO_GET}") from None
     except (pickle.UnpicklingError, EOFError, KeyError, IndexError, TypeError, ValueError, AttributeError,
             ImportError, UnicodeDecodeError) as e:
-        die(f"{path} is corrupt or not a KITTI Masks pickle ({type(e).__name__}: {e}); {HOW_TO_GET}")
+        raise KittiFormatError(f"{path} is corrupt or not a KITTI Masks pickle ({type(e).__name__}: {e}); "
+                               f"{HOW_TO_GET}") from None
     check_sequences(path, masks, latents)
     return masks, latents
 
 
 def check_sequences(path: str, masks: list, latents: list) -> None:
-    """Shapes the loader relies on: matching lengths, (T, 64, 64) masks, (T, 3) latents, T ≥ 2 somewhere."""
+    """Shapes the loader relies on: matching lengths, (T, 64, 64) masks, (T, 3) latents, T ≥ 2 somewhere.
+    Raises KittiFormatError otherwise."""
     if len(masks) != len(latents) or len(masks) == 0:
-        die(f"{path}: {len(masks)} mask sequences but {len(latents)} latent sequences")
+        raise KittiFormatError(f"{path}: {len(masks)} mask sequences but {len(latents)} latent sequences")
     for i, (m, z) in enumerate(zip(masks, latents)):
         if np.ndim(m) != 3 or np.shape(m)[1:] != (64, 64) or np.shape(z) != (len(m), 3):
-            die(f"{path}: sequence {i} has masks {np.shape(m)} and latents {np.shape(z)}, "
-                f"expected (T, 64, 64) and (T, 3)")
+            raise KittiFormatError(f"{path}: sequence {i} has masks {np.shape(m)} and latents {np.shape(z)}, "
+                                   f"expected (T, 64, 64) and (T, 3)")
     if all(len(m) < 2 for m in masks):
-        die(f"{path}: no sequence has two frames, so there are no pairs")
+        raise KittiFormatError(f"{path}: no sequence has two frames, so there are no pairs")
 
 
 class KittiMasks(Dataset):

@@ -1,4 +1,4 @@
-"""Contrastive training of the KITTI Masks encoder, with resumable checkpoints (SPEC §4).
+"""Contrastive training of the KITTI Masks encoder, with resumable checkpoints (the paper's KITTI Masks experiment).
 
 One step encodes an interleaved batch of pairs, takes the even rows as anchors f(x_t), the odd rows
 as positives f(x_t+k) and the anchors rolled by one as negatives, and minimises LpSimCLRLoss.
@@ -14,7 +14,7 @@ from torch import nn
 from tqdm import tqdm
 
 from losses import CLLoss
-from training_utils import atomic_save, die, get_rng_state, load_checkpoint, set_rng_state
+from training_utils import CheckpointError, atomic_save, get_rng_state, load_checkpoint, set_rng_state
 
 KEEP_EVERY = 50_000  # besides "last", keep a checkpoint named by the iteration every KEEP_EVERY steps
 
@@ -48,13 +48,14 @@ class Solver:
         atomic_save(state, os.path.join(self.ckpt_dir, name))
 
     def load(self, path: str, with_training_state: bool = True) -> None:
-        """Restore the encoder (and, for resuming, optimiser, iteration and RNG state) from `path`."""
+        """Restore the encoder (and, for resuming, optimiser, iteration and RNG state) from `path` through
+        the safe loader; raises CheckpointError for a missing, corrupt, refused or mismatched checkpoint."""
         state = load_checkpoint(path, map_location=self.device)
         try:
             self.encoder.load_state_dict(state["model"])
         except (KeyError, RuntimeError) as e:
-            die(f"checkpoint {path} does not fit this encoder (check --z-dim and --box-norm): "
-                f"{str(e).splitlines()[0]}")
+            raise CheckpointError(f"checkpoint {path} does not fit this encoder (check --z-dim and --box-norm): "
+                                  f"{str(e).splitlines()[0]}") from None
         self.iteration = state["iteration"]
         if with_training_state:
             self.optimizer.load_state_dict(state["optimizer"])

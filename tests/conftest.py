@@ -20,3 +20,20 @@ torch.set_num_threads(1)
 def _seeded():
     set_seed(0)
     yield
+
+
+class _CreatesFile:
+    """Unpickling this object calls open(path, "w"): code that a safe loader must refuse to run."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return open, (self.path, "w")
+
+
+@pytest.fixture
+def code_payload(tmp_path):
+    """(payload, marker): pickling `payload` stores a call that creates the file `marker` when unpickled."""
+    marker = tmp_path / "payload_ran"
+    return _CreatesFile(marker), marker

@@ -1,12 +1,13 @@
-"""kitti_masks/dataset.py: pair sampling, item format, interleaved batches, file errors."""
+"""kitti_masks/dataset.py: pair sampling, item format, interleaved batches, file errors, a pickle that
+would run code."""
 import pickle
 
 import numpy as np
 import pytest
 import torch
 
-from kitti_masks.dataset import FILE_NAME, KittiMasks, get_data_loader, load_pickle
-from tools.kitti_masks.make_synthetic import WalkConfig, write_synthetic
+from kitti_masks.dataset import FILE_NAME, KittiFormatError, KittiMasks, get_data_loader, load_pickle
+from tools.kitti_masks.make_synthetic import WalkConfig, make_dataset, write_synthetic
 
 LENGTHS = (2, 5, 9)
 
@@ -57,7 +58,7 @@ def test_batches_interleave_pairs():
 
 
 def test_missing_pickle_says_where_and_how(tmp_path):
-    with pytest.raises(SystemExit) as e:
+    with pytest.raises(KittiFormatError) as e:
         load_pickle(str(tmp_path))
     message = str(e.value)
     assert str(tmp_path / FILE_NAME) in message and "zenodo" in message and "\n" not in message
@@ -68,6 +69,37 @@ def test_missing_pickle_says_where_and_how(tmp_path):
                                                    "pedestrians_latents": [np.zeros((3, 3))]})])
 def test_corrupt_pickle_is_a_one_line_error(tmp_path, content):
     (tmp_path / FILE_NAME).write_bytes(content)
-    with pytest.raises(SystemExit) as e:
+    with pytest.raises(KittiFormatError) as e:
         load_pickle(str(tmp_path))
-    assert str(e.value).startswith("error: ") and "\n" not in str(e.value)
+    assert str(tmp_path / FILE_NAME) in str(e.value) and "\n" not in str(e.value)
+
+
+def test_pickle_that_would_run_code_is_refused(tmp_path, code_payload):
+    payload, marker = code_payload
+    data = make_dataset(2, seed=0, config=WalkConfig(max_len=5))
+    (tmp_path / FILE_NAME).write_bytes(pickle.dumps({**data, "pedestrians_latents": payload}))
+    with pytest.raises(KittiFormatError) as e:
+        load_pickle(str(tmp_path))
+    message = str(e.value)
+    assert str(tmp_path / FILE_NAME) in message and "open" in message and "\n" not in message
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("protocol", [2, 3, 4, 5])
+def test_released_format_loads_in_every_pickle_protocol(tmp_path, protocol):
+    """The released file was written by an older numpy and Python; make_synthetic writes protocol 5."""
+    data = make_dataset(3, seed=0, config=WalkConfig(max_len=5))
+    (tmp_path / FILE_NAME).write_bytes(pickle.dumps(data, protocol=protocol))
+    masks, latents = load_pickle(str(tmp_path))
+    for loaded, written in zip(masks + latents, data["pedestrians"] + data["pedestrians_latents"]):
+        assert loaded.dtype == written.dtype and np.array_equal(loaded, written)
+
+
+def test_pickle_of_numpy_1_loads(tmp_path):
+    """numpy 1 named the array helper numpy.core.multiarray._reconstruct (numpy 2: numpy._core...)."""
+    data = make_dataset(3, seed=0, config=WalkConfig(max_len=5))
+    content = pickle.dumps(data, protocol=2).replace(b"numpy._core.multiarray", b"numpy.core.multiarray")
+    assert b"numpy.core.multiarray\n_reconstruct" in content
+    (tmp_path / FILE_NAME).write_bytes(content)
+    masks, _ = load_pickle(str(tmp_path))
+    assert all(np.array_equal(m, w) for m, w in zip(masks, data["pedestrians"]))

@@ -1,12 +1,21 @@
-"""main_kitti.py: the seed's flag contract, run layout, --evaluate, resume, seeds, writer, errors."""
+"""main_kitti.py: the seed's flag contract, run layout, --evaluate, resume, seeds, writer, errors, files
+that would run code."""
 import json
+import os
+import pickle
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 import main_kitti
+from kitti_masks.dataset import FILE_NAME
 from tools.kitti_masks.make_synthetic import WalkConfig, write_synthetic
+
+REPO = Path(__file__).resolve().parents[1]
 
 # Defaults of the seed's main_kitti.py listing (+ --data-dir), spelled as there.
 SEED_DEFAULTS = {
@@ -81,9 +90,12 @@ def test_train_writes_run_layout_then_evaluate_scores_the_checkpoint(run, tmp_pa
 
 
 def test_resume_continues_the_last_checkpoint(run, tmp_path, capsys):
+    ckpt = tmp_path / "ckpt" / "kittimasks_1" / "1_1" / "2" / "last"
     run("--max-iter", "4", "--box-norm", "1")
+    assert torch.load(ckpt, weights_only=True)["iteration"] == 4
     resumed, = run("--max-iter", "6", "--box-norm", "1")
     assert "resumed from" in capsys.readouterr().out and resumed["iteration"] == 6
+    assert torch.load(ckpt, weights_only=True)["iteration"] == 6
     log = (tmp_path / "out" / "kittimasks_1" / "1_1" / "2" / "log.csv").read_text().split()
     assert [line.split(",")[0] for line in log] == ["step", "2", "4", "6"]
 
@@ -133,3 +145,35 @@ def test_cuda_flag_says_which_device(run, capsys):
     run("--max-iter", "0", "--cuda")
     out = capsys.readouterr().out
     assert ("device: cuda" in out) if torch.cuda.is_available() else ("CUDA requested but not available" in out)
+
+
+def run_script(tmp_path, data_dir, *flags: str) -> subprocess.CompletedProcess:
+    """main_kitti.py in its own process, writing under tmp_path."""
+    command = [sys.executable, "main_kitti.py", "--data-dir", str(data_dir), "--output-dir", str(tmp_path / "out"),
+               "--ckpt-dir", str(tmp_path / "ckpt"), "--log-dir", str(tmp_path / "logs"), "--batch-size", "8",
+               "--num-workers", "0", *flags]
+    return subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+
+def assert_refused(result: subprocess.CompletedProcess, path: Path, marker: Path) -> None:
+    """Exit code non-zero, one line `error: ...` naming the file, and the payload did not run."""
+    assert result.returncode != 0 and not marker.exists()
+    assert len(result.stderr.splitlines()) == 1 and result.stderr.startswith("error: ") and str(path) in result.stderr
+
+
+def test_pickle_that_would_run_code_is_a_one_line_error(tmp_path, code_payload):
+    payload, marker = code_payload
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    (data_dir / FILE_NAME).write_bytes(pickle.dumps({"pedestrians": payload, "pedestrians_latents": []}))
+    assert_refused(run_script(tmp_path, data_dir, "--max-iter", "2"), data_dir / FILE_NAME, marker)
+
+
+@pytest.mark.parametrize("mode", [[], ["--evaluate"]])
+def test_checkpoint_that_would_run_code_is_a_one_line_error(tmp_path, data_dir, code_payload, mode):
+    payload, marker = code_payload
+    ckpt = tmp_path / "ckpt" / "kittimasks_1" / "1_0" / "2" / "last"
+    ckpt.parent.mkdir(parents=True)
+    torch.save({"iteration": 1, "model": payload}, ckpt)
+    assert_refused(run_script(tmp_path, data_dir, "--max-iter", "2", *mode), ckpt, marker)

@@ -8,6 +8,7 @@ from kitti_masks.evaluation import evaluate_encoder
 from kitti_masks.model import get_conv_encoder
 from kitti_masks.solver import Solver, contrastive_loss
 from losses import LpSimCLRLoss
+from training_utils import CheckpointError
 from tools.kitti_masks.make_synthetic import WalkConfig, make_dataset
 
 
@@ -81,7 +82,15 @@ def test_resume_continues_from_the_checkpoint(tmp_path):
     steps = []
     resumed.train(loader, max_iter=9, log_step=3, save_step=3, log_fn=lambda step, loss: steps.append(step))
     assert steps == [9]
+    assert torch.load(tmp_path / "last", weights_only=True)["iteration"] == 9  # resumed runs save safely too
     assert all(s["step"] == 9 for s in resumed.optimizer.state_dict()["state"].values())
+
+
+def test_checkpoint_that_does_not_fit_the_encoder_is_refused(tmp_path):
+    small_solver(tmp_path).save("last")
+    other = Solver(get_conv_encoder(5, box_norm=True), None, None, torch.device("cpu"), str(tmp_path))
+    with pytest.raises(CheckpointError, match="does not fit this encoder"):
+        other.load(str(tmp_path / "last"))
 
 
 def test_checkpoints_kept_every_keep_every_iterations(tmp_path, monkeypatch):
@@ -90,4 +99,5 @@ def test_checkpoints_kept_every_keep_every_iterations(tmp_path, monkeypatch):
     solver.train(get_data_loader(synthetic_dataset(10), 8, 0), max_iter=9, log_step=3, save_step=100,
                  log_fn=lambda *_: None)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["4", "8", "last"]
-    assert torch.load(tmp_path / "last", weights_only=False)["iteration"] == 9
+    iterations = {name: torch.load(tmp_path / name, weights_only=True)["iteration"] for name in ("4", "8", "last")}
+    assert iterations == {"4": 4, "8": 8, "last": 9}

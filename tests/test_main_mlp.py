@@ -1,5 +1,6 @@
 """main_mlp.py end to end on tiny configurations: learning, resuming, reproducibility, bad flags."""
 import csv
+import os
 import subprocess
 import sys
 
@@ -65,8 +66,10 @@ def test_interrupted_run_resumes_to_the_same_result(tmp_path, monkeypatch):
     assert resumed == full
     assert read_rows(tmp_path / "cut" / "metrics.csv") == read_rows(tmp_path / "full" / "metrics.csv")
     for name in ("g.pt", "f_supervised.pt", "f_unsupervised.pt"):
-        a, b = torch.load(tmp_path / "full" / name), torch.load(tmp_path / "cut" / name)
+        a, b = (torch.load(tmp_path / run / name, weights_only=True) for run in ("full", "cut"))
         assert all(torch.equal(a[k], b[k]) for k in a)
+    a, b = (torch.load(tmp_path / run / "checkpoint.pt", weights_only=True) for run in ("full", "cut"))
+    assert a["results"] == b["results"] == full and a["metrics_rows"] == b["metrics_rows"]
 
 
 def test_same_seed_same_printed_scores(capsys):
@@ -103,6 +106,15 @@ def test_bad_flag_from_the_command_line_exits_nonzero_without_traceback():
 def test_resume_without_checkpoint_is_a_one_line_error(tmp_path):
     with pytest.raises(SystemExit, match="checkpoint not found"):
         main_mlp.main(parse(*TINY, "--save-dir", str(tmp_path), "--resume-training"))
+
+
+def test_resume_from_a_checkpoint_that_would_run_code_is_a_one_line_error(tmp_path, code_payload):
+    payload, marker = code_payload
+    torch.save({"step": 1, "payload": payload}, tmp_path / "checkpoint.pt")
+    proc = subprocess.run([sys.executable, "main_mlp.py", *TINY, "--save-dir", str(tmp_path), "--resume-training"],
+                          capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode != 0 and not marker.exists()
+    assert len(proc.stderr.splitlines()) == 1 and proc.stderr.startswith(f"error: checkpoint {tmp_path}")
 
 
 def test_resume_with_other_latent_width_is_refused(tmp_path):

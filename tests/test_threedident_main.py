@@ -131,6 +131,7 @@ def test_checkpoints_round_trip(capsys, rendered, tmp_path):
         "--n-log-steps", "2", "--save-model", model, "--save-every", "1")
     assert sorted(p.name for p in model.parent.iterdir()) == ["model.pt", "model.pt.iteration_1",
                                                               "model.pt.iteration_2"]
+    assert [torch.load(p, weights_only=True)["step"] for p in sorted(model.parent.iterdir())] == [2, 1, 2]
     test = ["--offline-dataset", str(rendered), "--mode", "test", *TINY]
     loaded = [run(capsys, *test, "--load-model", model)[-1] for _ in range(2)]
     untrained = run(capsys, *test)[-1]
@@ -172,6 +173,18 @@ def test_bad_input_is_a_one_line_error(capsys, rendered, tmp_path, argv, message
     assert text.startswith("error: ") and "\n" not in text and message in text
 
 
+def test_load_model_that_would_run_code_is_a_one_line_error(rendered, tmp_path, code_payload):
+    payload, marker = code_payload
+    model = tmp_path / "model.pt"
+    torch.save({"model": payload, "step": 1}, model)
+    command = [sys.executable, "main_3dident.py", "--offline-dataset", str(rendered), "--mode", "test", *TINY,
+               "--load-model", str(model)]
+    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode != 0 and not marker.exists()
+    assert len(result.stderr.splitlines()) == 1 and result.stderr.startswith(f"error: checkpoint {model}")
+
+
 def test_torchrun_two_processes_with_gloo(tmp_path, latents_only):
     model = tmp_path / "ddp.pt"
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
@@ -185,4 +198,4 @@ def test_torchrun_two_processes_with_gloo(tmp_path, latents_only):
     assert set(re.findall(r"rank (\d)/2: pair stream seeded with (\d+)", result.stdout)) == {("0", "0"), ("1", "1")}
     steps = score_lines(out)
     assert [line.split("|")[0].split()[1] for line in steps] == ["0", "2", "4"]  # printed by rank 0 only
-    assert "model" in torch.load(model, weights_only=False)
+    assert "model" in torch.load(model, weights_only=True)

@@ -1,5 +1,8 @@
-"""Checkpoints are atomic, bad files give one-line errors, RNG state round-trips, CSV resumes."""
+"""Checkpoints are atomic and load without running code, bad files give one-line errors, RNG state
+round-trips (also from older checkpoints), CSV resumes, and no module loads files unsafely."""
 import random
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,19 +21,60 @@ def test_atomic_save_keeps_the_previous_file_when_saving_fails(tmp_path):
 
 
 def test_missing_and_corrupt_checkpoints_are_one_line_errors(tmp_path):
-    with pytest.raises(SystemExit, match="not found") as e:
+    with pytest.raises(tu.CheckpointError, match="not found") as e:
         tu.load_checkpoint(tmp_path / "nope.pt")
     assert "\n" not in str(e.value)
-    (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(SystemExit, match="corrupt"):
-        tu.load_checkpoint(tmp_path / "bad.pt")
+    for name, content in [("bad.pt", b"not a checkpoint"), ("empty.pt", b"")]:
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(tu.CheckpointError, match="corrupt") as e:
+            tu.load_checkpoint(tmp_path / name)
+        assert "\n" not in str(e.value)
 
 
-def test_rng_state_round_trip():
-    state = tu.get_rng_state()
-    first = (random.random(), np.random.rand(), torch.rand(1).item())
-    tu.set_rng_state(state)
-    assert (random.random(), np.random.rand(), torch.rand(1).item()) == first
+def test_checkpoint_that_would_run_code_is_refused(tmp_path, code_payload):
+    payload, marker = code_payload
+    path = tmp_path / "ckpt.pt"
+    torch.save({"step": 1, "payload": payload}, path)
+    with pytest.raises(tu.CheckpointError) as e:
+        tu.load_checkpoint(path)
+    message = str(e.value)
+    assert str(path) in message and "open" in message and "\n" not in message
+    assert not marker.exists()
+
+
+def draws() -> tuple:
+    return random.random(), random.gauss(0, 1), np.random.rand(), np.random.randn(), torch.rand(1).item()
+
+
+def test_rng_state_round_trips_through_a_safe_checkpoint(tmp_path):
+    random.gauss(0, 1), np.random.randn()  # leave a cached Gaussian in both generators
+    tu.atomic_save({"rng": tu.get_rng_state()}, tmp_path / "ckpt.pt")
+    first = draws()
+    tu.set_rng_state(torch.load(tmp_path / "ckpt.pt", weights_only=True)["rng"])
+    assert draws() == first
+
+
+def test_checkpoint_written_before_safe_rng_states_still_resumes(tmp_path):
+    """Older checkpoints stored random.getstate() (tuples) and np.random.get_state() (an ndarray)."""
+    old = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    torch.save({"step": 3, "rng": old}, tmp_path / "old.pt")
+    first = draws()
+    checkpoint = tu.load_checkpoint(tmp_path / "old.pt")
+    tu.set_rng_state(checkpoint["rng"])
+    assert checkpoint["step"] == 3 and draws() == first
+
+
+def test_no_module_loads_files_unsafely():
+    """torch.load only in load_checkpoint; no pickle.load(s), weights_only=False or allow_pickle=True."""
+    root = Path(__file__).resolve().parents[1]
+    sources = [p for p in root.rglob("*.py")
+               if not any(part == "tests" or part.startswith(".") for part in p.relative_to(root).parts)]
+    unsafe = re.compile(r"pickle\.loads?\(|weights_only\s*=\s*False|allow_pickle\s*=\s*True")
+    for path in sources:
+        text = path.read_text()
+        assert not unsafe.search(text), path
+        assert "torch.load(" not in text or path.name == "training_utils.py", path
+    assert len(sources) > 10
 
 
 def test_csv_logger_resume_keeps_rows_up_to_the_checkpoint(tmp_path):
