@@ -82,6 +82,22 @@ def get_mlp(n_in: int, n_out: int, layers: Sequence[int], layer_normalization: s
     return nn.Sequential(*modules)
 
 
+def kaiming_init_(model: nn.Module, negative_slope: float = 0.01) -> nn.Module:
+    """Re-initialise every Linear layer of `model` in place: He-normal weights for LeakyReLU(slope), zero biases.
+
+    PyTorch's default Linear init shrinks the activations' variance about six-fold per LeakyReLU layer, so the
+    synthetic experiments' 7-layer f starts with outputs of about 1e-3. From such a small start InfoNCE learns the
+    latents one at a time, with a plateau before each (saddle-to-saddle dynamics, Simon et al., ICML 2023), and a
+    short run ends on one of the plateaus. He init keeps the output at the input's scale, and all latents are
+    learned at once (README, "Why runs stalled").
+    """
+    for module in model.modules():
+        if isinstance(module, nn.Linear):
+            nn.init.kaiming_normal_(module.weight, a=negative_slope, nonlinearity="leaky_relu")
+            nn.init.zeros_(module.bias)
+    return model
+
+
 def get_resnet_encoder(name: str, n_latents: int, output_normalization: str | None = None,
                        output_normalization_kwargs: dict | None = None) -> nn.Sequential:
     """Randomly initialised torchvision ResNet → 10·n_latents → LeakyReLU → Linear(n_latents) → norm.

@@ -82,6 +82,10 @@ def get_args_parser() -> argparse.ArgumentParser:
                         help="Supervised steps (the contrastive phase runs n_steps × more_unsupervised).")
     parser.add_argument("--encoder-scale", type=float, default=1.0,
                         help="Multiplies f's hidden widths [10n, 50n, 50n, 50n, 50n, 10n] (1 = the paper's f).")
+    parser.add_argument("--encoder-init", choices=("kaiming", "torch"), default="kaiming",
+                        help="Initialisation of f: kaiming (He-normal, recommended: all latents are learned at once) "
+                             "or torch (PyTorch's default, as in the original: tiny outputs, latents learned one "
+                             "at a time with long plateaus in between).")
     parser.add_argument("--threads", type=int, default=0,
                         help="CPU threads for torch (0 = torch's default; 1 when other jobs share the CPU).")
     parser.add_argument("--no-cuda", action="store_true", help="Stay on the CPU even when a GPU is present.")
@@ -173,8 +177,8 @@ def build_encoder(args: argparse.Namespace, phase: str) -> nn.Module:
         elif args.p == 0:
             normalization = "fixed_sphere"
     hidden = [max(1, round(w * args.n * args.encoder_scale)) for w in (10, 50, 50, 50, 50, 10)]
-    return encoders.get_mlp(args.n, args.n, hidden,
-                            output_normalization=normalization, output_normalization_kwargs=kwargs)
+    f = encoders.get_mlp(args.n, args.n, hidden, output_normalization=normalization, output_normalization_kwargs=kwargs)
+    return encoders.kaiming_init_(f) if args.encoder_init == "kaiming" else f
 
 
 def build_loss(args: argparse.Namespace, phase: str):

@@ -12,7 +12,7 @@ from PIL import Image
 
 from tools import plot_metrics, table1_grid
 
-SETTINGS = ["box_uniform_laplace", "sphere_uniform_vmf"]
+SETTINGS = ["box_uniform_laplace_l1", "sphere_uniform_vmf10_dot"]
 
 
 def grid_args(tmp_path: Path, *extra: str):
@@ -37,7 +37,8 @@ def fake_main(monkeypatch):
         calls.append(args)
         save_dir = Path(args.save_dir)
         save_dir.mkdir(parents=True, exist_ok=True)
-        (save_dir / "metrics.csv").write_text("phase,step,loss,mean_loss,r2,mcc\nunsupervised,0,1,1,0.5,0.4\n")
+        (save_dir / "metrics.csv").write_text("phase,step,loss,mean_loss,r2,mcc,elapsed_s\n"
+                                               "unsupervised,0,1,1,0.5,0.4,0.1\n")
         return {"unsupervised": fake_scores(args)}
 
     monkeypatch.setattr(table1_grid.main_mlp, "main", main)
@@ -60,7 +61,7 @@ def test_grid_runs_each_cell_once_and_tabulates_mean_std(tmp_path, fake_main):
         r2 = [fake_scores(a)["r2_mean"] for a in seeds]
         mcc = [fake_scores(a)["mcc_mean"] for a in seeds]
         setting = table1_grid.SETTINGS_BY_NAME[name]
-        line = next(line for line in table.splitlines() if line.startswith(f"| {setting.process} |"))
+        line = next(line for line in table.splitlines() if line.startswith(f"| {setting.process} | {setting.model} |"))
         assert table1_grid.mean_std(r2) in line and table1_grid.mean_std(mcc) in line
         assert f"{np.mean(r2):.3f} ± {np.std(r2):.3f}" == table1_grid.mean_std(r2)
         assert (tmp_path / "out" / "metrics" / f"{name}_seed0.csv").is_file()
@@ -89,12 +90,12 @@ def test_interrupted_cell_resumes_from_its_checkpoint(tmp_path, fake_main):
 
 
 def test_scales_give_the_papers_flags_and_the_recipe(tmp_path):
-    laplace = table1_grid.SETTINGS_BY_NAME["box_uniform_laplace"]
+    laplace = table1_grid.SETTINGS_BY_NAME["box_uniform_laplace_box_l1"]
     paper = table1_grid.main_mlp.get_args_parser().parse_args(table1_grid.cell_flags(laplace, "paper", 3, 1, []))
     assert (paper.n, paper.batch_size, paper.lr, paper.tau) == (10, 6144, 1e-4, 1.0)
     assert paper.n_steps * paper.more_unsupervised == 300003 and paper.box_norm and paper.seed == 3
     cpu = table1_grid.main_mlp.get_args_parser().parse_args(table1_grid.cell_flags(laplace, "cpu", 3, 1, []))
-    assert cpu.tau == pytest.approx(0.05) and not cpu.box_norm and cpu.only_unsupervised
+    assert cpu.tau == pytest.approx(0.05) and cpu.box_norm and cpu.only_unsupervised and cpu.n == 10
 
 
 @pytest.mark.parametrize("c_p, c_param, logpdf", [
@@ -108,21 +109,56 @@ def test_lp_matched_tau_turns_the_model_similarity_into_the_conditional_log_dens
     np.testing.assert_allclose(-np.abs(d) ** c_p / tau, logpdf(d) - logpdf(0.0), rtol=1e-9, atol=1e-9)
 
 
-def test_time_to_target_scales_the_first_step_at_target_to_the_wall_time(tmp_path):
+@pytest.mark.parametrize("c_p, c_param", [(1, 0.05), (2, 0.05), (3, 0.05), (2, 1.0)])
+@pytest.mark.parametrize("p", [1, 2, 3])
+def test_recipe_tau_gives_the_model_conditional_the_true_variance(c_p, c_param, p):
+    """exp(−|d|^p/τ) is a generalized normal of scale τ^(1/p); its variance must equal the conditional's."""
+    tau = table1_grid.recipe_tau(c_p, c_param, p)
+    model_variance = scipy.stats.gennorm(p, scale=tau ** (1 / p)).var()
+    true_variance = scipy.stats.gennorm(c_p, scale=c_param * (2 ** 0.5 if c_p == 2 else 1)).var()
+    assert model_variance == pytest.approx(true_variance, rel=1e-9)
+
+
+def test_recipe_tau_of_the_dot_product_is_one_over_kappa_for_vmf():
+    assert table1_grid.recipe_tau(0, 10, 0) == pytest.approx(0.1)
+    assert table1_grid.recipe_tau(2, 0.05, 0) == pytest.approx(0.05**2)  # Normal: tangent variance σ²
+
+
+def fixture_run(setting: str, seed: int, r2: float, mcc: float) -> dict:
+    return {"setting": setting, "seed": str(seed), "scale": "cpu", "r2_mean": str(r2), "r2_std": "0",
+            "mcc_mean": str(mcc), "mcc_std": "0", "wall_s": "10", "steps": "30", "flags": ""}
+
+
+def test_table_counts_seeds_reaching_the_claim_and_marks_incomplete_rows(tmp_path):
+    vmf, laplace = "sphere_uniform_vmf10_dot", "box_uniform_laplace_l1"
+    write_metrics(tmp_path / f"{vmf}_seed0.csv", [0.5, 0.95, 0.99])  # reaches 0.95·0.99 at the second row
+    write_metrics(tmp_path / f"{vmf}_seed1.csv", [0.5, 0.6, 0.7])
+    write_metrics(tmp_path / f"{laplace}_seed0.csv", [0.5, 1.0, 1.0])  # MCC = R²/2: never
+    rows = [fixture_run(vmf, 0, 0.99, 0.5), fixture_run(vmf, 1, 0.7, 0.4), fixture_run(laplace, 0, 0.9, 0.5)]
+    table = table1_grid.markdown_table(rows, "cpu", tmp_path, seeds=2).splitlines()
+    vmf_line = next(line for line in table if "vMF(κ=10)" in line)
+    laplace_line = next(line for line in table if "| box / uniform / Laplace(λ=0.05) | unbounded, L1 |" in line)
+    assert "| 0.845 ± 0.145 |" in vmf_line and "| 1/2 | 1 s |" in vmf_line and vmf_line.endswith("| 2/2 |")
+    assert "| 0/1 | never |" in laplace_line and laplace_line.endswith("| 1/2 incomplete |")
+    assert sum("not run" in line for line in table) == len(table1_grid.SETTINGS) - 2
+    assert len([line for line in table if line.startswith("| ") and "---" not in line]) == len(table1_grid.SETTINGS) + 2
+
+
+def test_time_to_target_is_the_elapsed_time_of_the_first_logged_step_at_the_threshold(tmp_path):
     path = tmp_path / "m.csv"
-    write_metrics(path, [0.2, 0.96, 0.5, 0.99])  # steps 0, 10, 20, 30; MCC = R²/2 never reaches it
-    assert table1_grid.time_to_target(path, "r2", wall_s=80.0, steps=40) == pytest.approx(80.0 * 11 / 40)
-    assert table1_grid.time_to_target(path, "mcc", wall_s=80.0, steps=40) is None
+    write_metrics(path, [0.2, 0.96, 0.5, 0.99])  # steps 0, 10, 20, 30; MCC = R²/2 never reaches 0.95
+    assert table1_grid.time_to_target(path, "r2", 0.95) == pytest.approx(1.0)
+    assert table1_grid.time_to_target(path, "mcc", 0.95) is None
 
 
 def test_grid_runs_a_real_tiny_cell(tmp_path):
     extra = ["--extra", "--n", "2", "--batch-size", "32", "--n-steps", "6", "--n-log-steps", "3",
              "--num-eval-batches", "2", "--encoder-scale", "0.1"]
     args = grid_args(tmp_path, *extra)
-    args.settings, args.seeds = ["box_uniform_laplace"], [0]
+    args.settings, args.seeds = ["box_uniform_laplace_l1"], [0]
     (row,) = table1_grid.main(args)
     assert row["steps"] == "6" and 0 <= float(row["mcc_mean"]) <= 1
-    metrics = read_rows(tmp_path / "out" / "metrics" / "box_uniform_laplace_seed0.csv")
+    metrics = read_rows(tmp_path / "out" / "metrics" / "box_uniform_laplace_l1_seed0.csv")
     assert [int(r["step"]) for r in metrics] == [0, 3, 5]
 
 
@@ -134,8 +170,8 @@ def test_unknown_setting_is_a_one_line_error(tmp_path):
 
 
 def write_metrics(path: Path, r2: list[float]) -> None:
-    rows = ["phase,step,loss,mean_loss,r2,mcc", "supervised,0,1,1,0.9,0.9"]
-    rows += [f"unsupervised,{10 * i},1,1,{v},{v / 2}" for i, v in enumerate(r2)]
+    rows = ["phase,step,loss,mean_loss,r2,mcc,elapsed_s", "supervised,0,1,1,0.9,0.9,0.1"]
+    rows += [f"unsupervised,{10 * i},1,1,{v},{v / 2},{0.5 * (i + 1)}" for i, v in enumerate(r2)]
     path.write_text("\n".join(rows) + "\n")
 
 

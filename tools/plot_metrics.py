@@ -22,6 +22,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 SEED_SUFFIX = re.compile(r"_seed\d+$")
+STYLES = {"r2": ("R²", "-"), "mcc": ("MCC", "--")}  # score → (label, line style)
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -30,6 +31,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", required=True, help="PNG to write.")
     parser.add_argument("--phase", default="unsupervised", help="Which phase's rows to plot (unsupervised).")
     parser.add_argument("--columns", type=int, default=3, help="Panels per row (3).")
+    parser.add_argument("--scores", nargs="+", choices=tuple(STYLES), default=list(STYLES),
+                        help="Scores to draw (both: r2 mcc).")
     return parser
 
 
@@ -45,15 +48,15 @@ def read_curve(path: Path, phase: str) -> dict[str, list[float]]:
     return {k: [float(r[k]) for r in rows] for k in ("step", "r2", "mcc")}
 
 
-def plot(groups: dict[str, dict[str, dict]], out: Path, columns: int) -> None:
+def plot(groups: dict[str, dict[str, dict]], out: Path, columns: int, scores: list[str]) -> None:
     n_cols = min(columns, len(groups))
     n_rows = math.ceil(len(groups) / n_cols)
     fig, axes = plt.subplots(n_rows, n_cols, figsize=(4.5 * n_cols, 3.4 * n_rows), squeeze=False)
     for ax, (name, curves) in zip(axes.flat, groups.items()):
         for i, (label, c) in enumerate(curves.items()):
-            color = f"C{i}"
-            ax.plot(c["step"], c["r2"], color=color, label=f"{label} R²")
-            ax.plot(c["step"], c["mcc"], color=color, linestyle="--", label=f"{label} MCC")
+            for score in scores:
+                text, style = STYLES[score]
+                ax.plot(c["step"], c[score], color=f"C{i % 10}", linestyle=style, label=f"{label} {text}")
         ax.set(title=name, xlabel="step", ylabel="score", ylim=(0, 1.02))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=6, loc="lower right")
@@ -76,7 +79,7 @@ def main(args: argparse.Namespace) -> None:
             sys.exit(f"error: no rows of phase {args.phase!r} in {path}")
         group = group_name(path)
         groups[group][path.stem.removeprefix(f"{group}_")] = curve
-    plot(dict(sorted(groups.items())), Path(args.out), args.columns)
+    plot(dict(sorted(groups.items())), Path(args.out), args.columns, args.scores)
     print(f"wrote {args.out}")
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import math
 import shutil
 import sys
 import time
@@ -32,63 +33,127 @@ if str(REPO) not in sys.path:
 import main_mlp  # noqa: E402
 from training_utils import die  # noqa: E402
 
-TARGET = 0.95
+TARGET = 0.95  # a run "reaches" a row's claim when its score is at least TARGET × the claimed score
 RUN_FIELDS = ["setting", "seed", "scale", "r2_mean", "r2_std", "mcc_mean", "mcc_std", "wall_s", "steps", "flags"]
+TABLES = {"affine": "R² (identification up to an affine map)",
+          "permutation": "MCC (identification up to permutation and sign)"}
 
 
 @dataclass(frozen=True)
 class Setting:
-    """One row of Table 1: the generative process (space, marginal, conditional) and the model."""
+    """One row of the paper's synthetic tables (§5.1): a generative process and the model trained on it."""
     name: str
-    process: str  # "space / marginal / conditional", as in the paper's table
-    loss: str  # the model's similarity; its output normalisation follows from the flags (`model_output`)
-    claim: str  # what the paper reports for this kind of row (SPEC §7)
+    table: str  # "affine" (scored by R²) or "permutation" (scored by MCC)
+    process: str  # "space / marginal / conditional", as in the paper's tables
+    model: str  # "output space, similarity"
+    claim: str  # what the paper reports for this kind of row
+    claimed: float | None  # the claimed score (None: no number to compare with offline)
+    promised: bool  # the theory's assumptions hold for this row (paper Theorems 2, 4-6)
     flags: tuple[str, ...]  # main_mlp.py flags that define the process and the model
-    recipe_tau: float  # τ of the CPU recipe (the paper uses τ = 1 throughout)
-    target: str  # the score the claim is about, "r2" or "mcc": its time to TARGET is tabulated
+
+    @property
+    def target(self) -> str:
+        """The score the row is about: R² in the affine table, MCC in the permutation table."""
+        return "r2" if self.table == "affine" else "mcc"
+
+
+def conditional_variance(c_p: float, c_param: float) -> float:
+    """Per-coordinate variance of the conditional p(z̃ | z) around z (before any truncation or projection):
+    vMF(κ) on the sphere ≈ 1/κ per tangent direction; generalized normal exp(−|d|^p/λ^p): λ²Γ(3/p)/Γ(1/p)
+    (Laplace λ: 2λ², Normal: σ², as main_mlp.py draws them)."""
+    if c_p == 0:
+        return 1.0 / c_param
+    if c_p == 2:
+        return c_param**2
+    return c_param**2 * math.gamma(3 / c_p) / math.gamma(1 / c_p)
+
+
+def recipe_tau(c_p: float, c_param: float, p: float) -> float:
+    """τ of the CPU recipe: the model's conditional exp(sim/τ) gets the true conditional's variance for a
+    unit-scale encoder. For the matched families this is exact (paper Theorems 2 and 5): vMF κ with the dot
+    product → 1/κ; Lp model on the Lp conditional of scale λ → λ^p (Laplace λ, Normal σ: 2σ²). The dot
+    product on a unit sphere is a Normal of variance τ per tangent direction."""
+    variance = conditional_variance(c_p, c_param)
+    if p == 0:
+        return 1.0 / c_param if c_p == 0 else variance
+    return (variance * math.gamma(1 / p) / math.gamma(3 / p)) ** (p / 2)
 
 
 def lp_matched_tau(c_p: float, c_param: float) -> float:
-    """τ at which the Lp model's similarity −‖Δ‖_p^p/τ equals the conditional's log-density for a
-    unit-scale encoder (paper Theorem 5): Laplace λ → λ; Normal σ → 2σ²; generalized normal (p, λ) → λ^p.
-    """
-    return 2 * c_param**2 if c_p == 2 else c_param**c_p
+    """τ at which the Lp model's similarity −‖Δ‖_p^p/τ equals the conditional's log-density (p = c_p)."""
+    return recipe_tau(c_p, c_param, c_p)
+
+
+CONDITIONALS = {  # name → (process text, main_mlp flags)
+    "vmf1": ("vMF(κ=1)", ("--c-p", "0", "--c-param", "1")),
+    "vmf10": ("vMF(κ=10)", ("--c-p", "0", "--c-param", "10")),
+    "laplace": ("Laplace(λ=0.05)", ("--c-p", "1", "--c-param", "0.05")),
+    "normal": ("Normal(σ=0.05)", ("--c-p", "2", "--c-param", "0.05")),
+    "gennorm3": ("GenNorm(β=3, λ=0.05)", ("--c-p", "3", "--c-param", "0.05")),
+    "normal1": ("Normal(σ=1)", ("--c-p", "2", "--c-param", "1")),
+}
+MARGINALS = {  # name → (space / marginal text, main_mlp flags)
+    "sphere_uniform": ("sphere / uniform", ("--space-type", "sphere", "--m-p", "0")),
+    "sphere_normal": ("sphere / Normal(σ=1)", ("--space-type", "sphere", "--m-p", "2", "--m-param", "1")),
+    "box_uniform": ("box / uniform", ("--space-type", "box", "--m-p", "0")),
+    "unbounded_laplace": ("unbounded / Laplace(λ=1)", ("--space-type", "unbounded", "--m-p", "1", "--m-param", "1")),
+    "unbounded_normal": ("unbounded / Normal(σ=1)", ("--space-type", "unbounded", "--m-p", "2", "--m-param", "1")),
+}
+MODELS = {  # name → (model text, main_mlp flags)
+    "dot": ("sphere, dot product", ("--p", "0")),
+    "l1": ("unbounded, L1", ("--p", "1")), "l2": ("unbounded, L2", ("--p", "2")), "l3": ("unbounded, L3", ("--p", "3")),
+    "box_l1": ("box, L1", ("--p", "1", "--box-norm")), "box_l2": ("box, L2", ("--p", "2", "--box-norm")),
+    "box_l3": ("box, L3", ("--p", "3", "--box-norm")),
+}
+CLAIMS = {
+    "uniform": ("R² > 99%", 0.99), "sphere_normal": ("R² ≈ 99%", 0.99), "non_uniform": ("R² ≈ 90%", 0.90),
+    "matched": ("MCC ≈ 99%", 0.99), "l2": ("MCC well below R²", None), "mismatched": ("not available offline", None),
+}
+
+
+def setting(table: str, marginal: str, conditional: str, model: str, claim: str, promised: bool) -> Setting:
+    flags = (*MARGINALS[marginal][1], *CONDITIONALS[conditional][1], *MODELS[model][1])
+    return Setting(f"{marginal}_{conditional}_{model}", table,
+                   f"{MARGINALS[marginal][0]} / {CONDITIONALS[conditional][0]}", MODELS[model][0],
+                   *CLAIMS[claim], promised, flags)
 
 
 SETTINGS = (
-    Setting("sphere_uniform_vmf", "sphere / uniform / vMF(κ=10)", "dot product (vMF)",
-            "R² > 99% (identified up to an orthogonal map)",
-            ("--space-type", "sphere", "--m-p", "0", "--c-p", "0", "--c-param", "10", "--p", "0"),
-            1.0, "r2"),
-    Setting("box_uniform_laplace", "box / uniform / Laplace(λ=0.05)", "L1",
-            "MCC ≈ 99% (identified up to permutation and sign)",
-            ("--space-type", "box", "--m-p", "0", "--c-p", "1", "--c-param", "0.05", "--p", "1", "--box-norm"),
-            lp_matched_tau(1, 0.05), "mcc"),
-    Setting("box_uniform_normal", "box / uniform / Normal(σ=0.05)", "L2",
-            "R² high, MCC well below R² (rotations not resolved)",
-            ("--space-type", "box", "--m-p", "0", "--c-p", "2", "--c-param", "0.05", "--p", "2"),
-            lp_matched_tau(2, 0.05), "r2"),
-    Setting("box_uniform_gennorm3", "box / uniform / GenNorm(p=3, λ=0.05)", "L3",
-            "R² high, MCC high (identified up to permutation, p ≠ 2)",
-            ("--space-type", "box", "--m-p", "0", "--c-p", "3", "--c-param", "0.05", "--p", "3", "--box-norm"),
-            lp_matched_tau(3, 0.05), "mcc"),
-    Setting("sphere_normal_vmf", "sphere / Normal(σ=1) / vMF(κ=10)", "dot product (vMF)",
-            "R² lower than with a uniform marginal (assumption violated)",
-            ("--space-type", "sphere", "--m-p", "2", "--m-param", "1", "--c-p", "0", "--c-param", "10", "--p", "0"),
-            1.0, "r2"),
+    setting("affine", "sphere_uniform", "vmf1", "dot", "uniform", True),
+    setting("affine", "sphere_uniform", "vmf10", "dot", "uniform", True),
+    setting("affine", "sphere_uniform", "laplace", "dot", "uniform", False),
+    setting("affine", "sphere_uniform", "normal", "dot", "uniform", False),
+    setting("affine", "box_uniform", "normal", "l2", "uniform", True),
+    setting("affine", "box_uniform", "laplace", "l2", "uniform", False),
+    setting("affine", "box_uniform", "laplace", "l3", "uniform", False),
+    setting("affine", "box_uniform", "normal", "l3", "uniform", False),
+    setting("affine", "sphere_normal", "laplace", "dot", "sphere_normal", False),
+    setting("affine", "sphere_normal", "normal", "dot", "sphere_normal", False),
+    setting("affine", "unbounded_laplace", "normal1", "l2", "non_uniform", False),
+    setting("affine", "unbounded_normal", "normal1", "l2", "non_uniform", False),
+    *(setting("permutation", "box_uniform", conditional, model,
+              "matched" if model[-1] == {"laplace": "1", "gennorm3": "3"}.get(conditional)
+              else "l2" if (conditional, model) == ("normal", "box_l2") else "mismatched",
+              model[-1] == {"laplace": "1", "gennorm3": "3"}.get(conditional))
+      for conditional in ("laplace", "gennorm3", "normal") for model in ("box_l1", "box_l3", "box_l2")),
+    setting("permutation", "box_uniform", "laplace", "l1", "matched", True),
+    setting("permutation", "box_uniform", "gennorm3", "l3", "matched", True),
 )
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
 
-# Training flags per scale. "recipe_tau": use Setting.recipe_tau (else the paper's τ = 1); "drop": setting
-# flags the scale leaves out. The CPU recipe trains an unbounded encoder for the box rows (a probe with the
-# learnable box, n = 3, lr 3e-3, stalled at MCC 0.49; with this recipe it does not: README, "Reproducing
-# Table 1", ablations).
+
+def flag_value(flags: tuple[str, ...] | list[str], name: str) -> float:
+    return float(flags[list(flags).index(name) + 1])
+
+
+# Training flags per scale. "recipe_tau": τ from `recipe_tau` (else the paper's τ = 1). The CPU recipe:
+# batch 512 (not 6144), lr 1e-3 (not 1e-4), a half-width f with He init (README, "Why runs stalled").
 SCALES = {
-    "paper": {"recipe_tau": False, "drop": (),
+    "paper": {"recipe_tau": False,
               "flags": ("--n", "10", "--batch-size", "6144", "--lr", "1e-4", "--n-steps", "100001",
                         "--more-unsupervised", "3", "--encoder-scale", "1", "--n-log-steps", "250")},
-    "cpu": {"recipe_tau": True, "drop": ("--box-norm",),
-            "flags": ("--n", "5", "--batch-size", "512", "--lr", "1e-3", "--n-steps", "5000",
+    "cpu": {"recipe_tau": True,
+            "flags": ("--n", "10", "--batch-size", "512", "--lr", "1e-3", "--n-steps", "6000",
                       "--more-unsupervised", "1", "--encoder-scale", "0.5", "--n-log-steps", "250",
                       "--num-eval-batches", "4")},
 }
@@ -117,17 +182,11 @@ def get_args_parser() -> argparse.ArgumentParser:
 def cell_flags(setting: Setting, scale: str, seed: int, threads: int, extra: list[str]) -> list[str]:
     """The main_mlp.py command line of one cell (run dir and resume excluded)."""
     profile = SCALES[scale]
-    tau = setting.recipe_tau if profile["recipe_tau"] else 1.0
-    process_and_model = [flag for flag in setting.flags if flag not in profile["drop"]]
-    return [*process_and_model, *profile["flags"], "--tau", f"{tau:g}", "--seed", str(seed),
-            "--threads", str(threads), "--only-unsupervised", *extra]
-
-
-def model_output(flags: list[str]) -> str:
-    """The encoder's output normalisation that main_mlp.py builds from these flags."""
-    if "--box-norm" in flags:
-        return "learnable box"
-    return "unit sphere" if flags[flags.index("--p") + 1] == "0" else "unbounded"
+    flags = setting.flags
+    tau = recipe_tau(flag_value(flags, "--c-p"), flag_value(flags, "--c-param"), flag_value(flags, "--p")) \
+        if profile["recipe_tau"] else 1.0
+    return [*flags, *profile["flags"], "--tau", f"{tau:.6g}", "--seed", str(seed), "--threads", str(threads),
+            "--only-unsupervised", *extra]
 
 
 def read_runs(path: Path) -> list[dict]:
@@ -163,43 +222,51 @@ def mean_std(values: list[float]) -> str:
     return f"{np.mean(values):.3f} ± {np.std(values):.3f}" if values else "—"
 
 
-def time_to_target(metrics_csv: Path, key: str, wall_s: float, steps: int) -> float | None:
-    """Seconds until score `key` first reached TARGET at a logged step (None if never): the logged
-    `elapsed_s` where metrics.csv has it, else estimated as wall_s · (step + 1) / steps (older runs)."""
+def time_to_target(metrics_csv: Path, key: str, threshold: float) -> float | None:
+    """Seconds (the logged `elapsed_s`) until score `key` first reached `threshold` at a logged step; None if never."""
     with open(metrics_csv, newline="") as f:
-        reached = [r for r in csv.DictReader(f) if float(r[key]) >= TARGET]
-    if not reached:
-        return None
-    if reached[0].get("elapsed_s"):
-        return float(reached[0]["elapsed_s"])
-    return wall_s * (int(reached[0]["step"]) + 1) / steps
+        reached = [r for r in csv.DictReader(f) if float(r[key]) >= threshold]
+    return float(reached[0]["elapsed_s"]) if reached else None
 
 
-def time_to_target_cell(rows: list[dict], setting: Setting, metrics_dir: Path) -> str:
-    """Mean time to TARGET over the runs that reached it, and how many did."""
-    times = [time_to_target(metrics_dir / f"{setting.name}_seed{r['seed']}.csv", setting.target,
-                            float(r["wall_s"]), int(r["steps"])) for r in rows]
+def reach_cells(rows: list[dict], setting: Setting, metrics_dir: Path) -> tuple[str, str]:
+    """(runs whose final score reached TARGET × claim, mean seconds to first reach it), as table cells."""
+    if setting.claimed is None:
+        return "—", "—"
+    threshold = TARGET * setting.claimed
+    final = sum(float(r[f"{setting.target}_mean"]) >= threshold for r in rows)
+    times = [time_to_target(metrics_dir / f"{setting.name}_seed{r['seed']}.csv", setting.target, threshold)
+             for r in rows]
     hit = [t for t in times if t is not None]
-    mean = f"{np.mean(hit):.0f} s" if hit else "never"
-    return f"{'R²' if setting.target == 'r2' else 'MCC'}: {mean} ({len(hit)}/{len(times)})"
+    return f"{final}/{len(rows)}", f"{np.mean(hit):.0f} s" if hit else "never"
 
 
-def markdown_table(rows: list[dict], scale: str, metrics_dir: Path) -> str:
-    """Mean ± std (over seeds, population std) of each run's final R² and MCC, per setting."""
-    lines = [f"Table 1, scale `{scale}`: mean ± std over seeds of the final R² and MCC "
-             f"(each run: mean over its evaluation batches); time to {TARGET} of the claimed score.", "",
-             "| generative process (space / marginal / conditional) | model | paper | R² | MCC "
-             f"| time to {TARGET} (runs) | s/run |",
-             "|---|---|---|---|---|---|---|"]
-    for setting in SETTINGS:
-        mine = [r for r in rows if r["setting"] == setting.name and r["scale"] == scale]
-        if not mine:
-            continue
-        r2, mcc = ([float(r[k]) for r in mine] for k in ("r2_mean", "mcc_mean"))
-        wall = np.mean([float(r["wall_s"]) for r in mine])
-        model = f"{setting.loss}, {model_output(mine[0]['flags'].split())}"
-        lines.append(f"| {setting.process} | {model} | {setting.claim} | {mean_std(r2)} | {mean_std(mcc)} "
-                     f"| {time_to_target_cell(mine, setting, metrics_dir)} | {wall:.0f} |")
+def markdown_table(rows: list[dict], scale: str, metrics_dir: Path, seeds: int) -> str:
+    """Both tables: per setting, mean ± std over seeds (population std) of each run's final R² and MCC,
+    the runs reaching TARGET × the claimed score, and the mean time to first reach it. A row with fewer
+    than `seeds` runs is marked incomplete; a row without runs says so."""
+    lines = [f"Scale `{scale}`: mean ± std over seeds of the final R² and MCC (each run: mean over its evaluation "
+             f"batches). reached: runs whose final score is ≥ {TARGET} × the paper's claimed score; time: mean "
+             "seconds until a logged score first reached it. theory: ✓ where the paper's theorems promise the "
+             "identification the table scores."]
+    for table, title in TABLES.items():
+        lines += ["", f"### {title}", "",
+                  "| generative process (space / marginal / conditional) | model | theory | paper | R² | MCC "
+                  "| reached | time | s/run | runs |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
+        for setting in (s for s in SETTINGS if s.table == table):
+            mine = [r for r in rows if r["setting"] == setting.name and r["scale"] == scale]
+            theory = "✓" if setting.promised else "✗"
+            if not mine:
+                lines.append(f"| {setting.process} | {setting.model} | {theory} | {setting.claim} "
+                             f"| not run | | | | | 0/{seeds} |")
+                continue
+            r2, mcc = ([float(r[k]) for r in mine] for k in ("r2_mean", "mcc_mean"))
+            wall = np.mean([float(r["wall_s"]) for r in mine])
+            reached, time_cell = reach_cells(mine, setting, metrics_dir)
+            runs = f"{len(mine)}/{seeds}" + (" incomplete" if len(mine) < seeds else "")
+            lines.append(f"| {setting.process} | {setting.model} | {theory} | {setting.claim} | {mean_std(r2)} "
+                         f"| {mean_std(mcc)} | {reached} | {time_cell} | {wall:.0f} | {runs} |")
     return "\n".join(lines) + "\n"
 
 
@@ -221,9 +288,10 @@ def main(args: argparse.Namespace) -> list[dict]:
             print(f"=== {name} seed {seed} ({args.scale}) ===", flush=True)
             append_run(runs_csv, run_cell(SETTINGS_BY_NAME[name], seed, args, run_dir))
             shutil.copyfile(run_dir / "metrics.csv", out / "metrics" / f"{name}_seed{seed}.csv")
-            (out / "table1.md").write_text(markdown_table(read_runs(runs_csv), args.scale, out / "metrics"))
+            (out / "table1.md").write_text(markdown_table(read_runs(runs_csv), args.scale, out / "metrics",
+                                                          len(args.seeds)))
     rows = read_runs(runs_csv)
-    table = markdown_table(rows, args.scale, out / "metrics")
+    table = markdown_table(rows, args.scale, out / "metrics", len(args.seeds))
     (out / "table1.md").write_text(table)
     print(table)
     return rows
