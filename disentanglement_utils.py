@@ -1,4 +1,4 @@
-"""Identifiability scores (SPEC §2; paper §5): R² of a linear fit ("affine identifiability") and the
+"""Identifiability scores (paper §5): R² of a linear fit ("affine identifiability") and the
 mean correlation coefficient after the best one-to-one matching ("permutation identifiability", MCC).
 """
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The encoder f: an MLP (synthetic experiments) or a torchvision ResNet (3DIdent), with an optional
-output normalisation that puts f(x) on a sphere or in a box (SPEC §2; paper §5).
+output normalisation that puts f(x) on a sphere or in a box (paper §5).
 
 Fixed radii / bounds are buffers and learnable ones parameters, so both are saved in `state_dict`.
 """

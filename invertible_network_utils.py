@@ -1,4 +1,4 @@
-"""The ground-truth mixing g: a frozen, invertible, well-conditioned MLP (SPEC §2; paper §5.1).
+"""The ground-truth mixing g: a frozen, invertible, well-conditioned MLP (paper §5.1).
 
 Weights follow Hyvärinen & Morioka's PCL code: entries uniform(-1, 1), every column scaled to unit
 L2 norm, accepted only if the condition number is at most a threshold, the `cond_thresh_ratio`

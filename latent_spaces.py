@@ -1,4 +1,4 @@
-"""A latent space = a space plus the marginal p(z) and the conditional p(z̃ | z) (SPEC §2, paper §2)."""
+"""A latent space = a space plus the marginal p(z) and the conditional p(z̃ | z) (paper §2)."""
 from __future__ import annotations
 
 from typing import Callable, Sequence

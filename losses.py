@@ -1,4 +1,4 @@
-"""Contrastive objectives (SPEC §2; paper Eq. 1 and Theorems 1-6).
+"""Contrastive objectives (paper Eq. 1 and Theorems 1-6).
 
 Every contrastive loss is called `loss(z1, z2_con_z1, z3, z1_rec, z2_con_z1_rec, z3_rec)`: ground-truth
 latents (may be None, unused here), then the encoded anchor a = f(x), positive p = f(x̃) and

@@ -1,4 +1,4 @@
-"""3DIdent experiments (SPEC §5; paper §5): learn an encoder f of rendered scenes and score how
+"""3DIdent experiments (paper §5): learn an encoder f of rendered scenes and score how
 well f inverts the rendering, i.e. how close h = f∘g is to an affine map / a permutation.
 
 Modes:
@@ -151,7 +151,7 @@ def build_encoder(args: argparse.Namespace, layout: LatentLayout) -> nn.Module:
 
 
 def contrastive_loss(args: argparse.Namespace, layout: LatentLayout) -> Callable:
-    """InfoNCE per block (SPEC §5): Lp or cosine on the box outputs, dot product on the S^7 outputs, summed."""
+    """InfoNCE per block (paper §5.3): Lp or cosine on the box outputs, dot product on the S^7 outputs, summed."""
     if args.unsupervised_loss == "vmf":
         box_loss = losses.SimCLRLoss(normalize=True, tau=1.0)
     else:
@@ -245,7 +245,7 @@ def encode(f: nn.Module, mix: Callable, batches: Iterable, n_samples: int | None
 
 
 def scores(z: torch.Tensor, hz: torch.Tensor) -> dict:
-    """R² (split in halves), MCC, per-dimension MSE of hz and of the linear fit (SPEC §5)."""
+    """R² (split in halves), MCC, per-dimension MSE of hz and of the linear fit (paper §5.3)."""
     (r2, _), (z_test, prediction) = disentanglement_utils.linear_disentanglement(z, hz, mode="r2",
                                                                                   train_test_split=True)
     (mcc, _), _ = disentanglement_utils.permutation_disentanglement(z, hz, mode="pearson", solver="munkres",

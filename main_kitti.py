@@ -1,4 +1,4 @@
-"""KITTI Masks: contrastive learning on pedestrian-mask videos (SPEC §4; the paper's KITTI Masks experiment).
+"""KITTI Masks: contrastive learning on pedestrian-mask videos (paper §5.2).
 
 Trains the convolutional encoder with LpSimCLRLoss on frame pairs (t, t+k), then scores it with the
 SlowVAE-protocol MCC. Layout of a run (seed s, experiment dir E, default "<dataset>_<max_delta_t>/<p>_<box_norm>"):

@@ -1,4 +1,4 @@
-"""Synthetic identifiability experiments (paper §5.1, Table 1; SPEC §3).
+"""Synthetic identifiability experiments (paper §5.1, Table 1).
 
 Latents z live in a box, on a sphere or in R^n; observations are x = g(z) for a random invertible
 MLP g. An MLP encoder f is trained with InfoNCE on positive pairs (g(z), g(z̃)), z̃ ~ p(z̃ | z), and
@@ -140,7 +140,7 @@ def lp_sampler(space: spaces.Space, p: float, scale: float):
 
 
 def build_latent_space(args: argparse.Namespace) -> LatentSpace:
-    """Marginal (SPEC §3): m_p 0 uniform, else Lp around η (0, or r·e_1 on the sphere);
+    """Marginal (paper §5.1): m_p 0 uniform, else Lp around η (0, or r·e_1 on the sphere);
     conditional around z: c_p 0 vMF(κ = c_param), else Lp with scale c_param."""
     space = build_space(args)
     eta = torch.zeros(args.n)

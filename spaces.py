@@ -1,4 +1,4 @@
-"""Latent spaces Z and the samplers for their marginals and conditionals (SPEC §2, paper §2-§4).
+"""Latent spaces Z and the samplers for their marginals and conditionals (paper §2-§4).
 
 Three spaces: all of R^n (`NRealSpace`), the sphere of radius r in R^n (`NSphereSpace`) and the box
 [min_, max_]^n (`NBoxSpace`). Every sampler returns a `(size, n)` float tensor on `device`; `mean`

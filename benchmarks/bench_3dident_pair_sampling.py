@@ -1,4 +1,4 @@
-"""Pair sampling against a 250 000-render index (SPEC §5): batched faiss search (ours: a k=1 call for
+"""Pair sampling against a 250 000-render index (paper §5.3): batched faiss search (ours: a k=1 call for
 the batch plus a k=2 call for the z̃ that hit z's render) vs one k=2 call for the batch vs one search
 per item (the original's formulation: z with k=1, z̃ with k=2). Prints pairs/s of each and the
 ratios, measured in the same run; random latents stand in for renders.

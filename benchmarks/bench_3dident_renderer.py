@@ -1,4 +1,4 @@
-"""Renderer throughput (SPEC §5): images/s of the batched PyTorch renderer at 64 and 224 pixels, and
+"""Renderer throughput (paper §5.3): images/s of the batched PyTorch renderer at 64 and 224 pixels, and
 the ratio to rendering the same scenes one at a time, measured in the same run on random scenes of
 the released (box) variant.
 

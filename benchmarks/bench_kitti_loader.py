@@ -1,4 +1,4 @@
-"""Does the KITTI Masks loader keep up with training? (SPEC §4, performance.)
+"""Does the KITTI Masks loader keep up with training? (paper §5.2, performance.)
 
 Measures in one run, on the synthetic stand-in: the generator's frames/s, the time the loader takes
 to deliver one batch (in the main process, num_workers 0), and the time of one contrastive training

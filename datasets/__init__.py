@@ -1,1 +1,1 @@
-"""Datasets of the 3DIdent experiments (SPEC §5): latent layout, faiss index, image folders."""
+"""Datasets of the 3DIdent experiments (paper §5.3): latent layout, faiss index, image folders."""

@@ -1,4 +1,4 @@
-"""Nearest-rendered-latent search with faiss (SPEC §5: pair sampling snaps z and z̃ to renders).
+"""Nearest-rendered-latent search with faiss (paper §5.3: pair sampling snaps z and z̃ to renders).
 
 Exact search is `IndexFlatL2`. Approximate search (`--approximate-dataset-nn-search`) is
 `IVF1024_HNSW32,Flat` with nprobe 10 and efSearch 8, both set through faiss' `ParameterSpace`

@@ -1,4 +1,4 @@
-"""3DIdent image folders (SPEC §5): the pair-sampling training stream and the in-order test set.
+"""3DIdent image folders (paper §5.3): the pair-sampling training stream and the in-order test set.
 
 Folder format (as released): `raw_latents.npy` (N, d) float32 and `images/<index>.png`, the index
 zero-padded to ceil(log10 N) digits. Images are RGB, read with PIL, scaled to [0, 1] and normalised

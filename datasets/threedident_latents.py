@@ -1,5 +1,5 @@
 """3DIdent latents: the column layout of `raw_latents.npy` and the latent model that samples
-pairs (z, z̃) in it (SPEC §5; paper §5, 3DIdent).
+pairs (z, z̃) in it (paper §5, 3DIdent).
 
 Two file variants (values in [-1, 1]):
 - non-periodic (box), 10 columns: 0-2 object x, y, z position; 3-5 object rotation α, β, γ;

@@ -1,4 +1,4 @@
-"""MCC of a KITTI Masks encoder, protocol of the SlowVAE work (SPEC §4; Klindt et al., ICLR 2021).
+"""MCC of a KITTI Masks encoder, protocol of the SlowVAE work (paper §5.2; Klindt et al., ICLR 2021).
 
 Encode the first frame of up to 10 000 random pairs; pad the 3 ground-truth latents with
 independent standard-normal columns up to z_dim; compute the Spearman correlation matrix between

@@ -1,4 +1,4 @@
-"""The convolutional encoder f for 64×64 masks (SPEC §4; the β-VAE encoder of Higgins et al. 2017
+"""The convolutional encoder f for 64×64 masks (paper §5.2; the β-VAE encoder of Higgins et al. 2017
 used by the SlowVAE work, without the decoder)."""
 from __future__ import annotations
 

@@ -22,7 +22,7 @@ def one_thread():
 
 
 def brute_force_loss(codes: torch.Tensor, p: float) -> torch.Tensor:
-    """Eq. of SPEC §2 (compatibility mode, α = 1/2, τ = 1) with anchors = even rows, positives = odd
+    """Eq. 1 of the paper (compatibility mode, α = 1/2, τ = 1) with anchors = even rows, positives = odd
     rows, negatives of anchor i = every anchor rolled by one."""
     anchors, positives = codes[::2], codes[1::2]
     negatives = torch.cat([anchors[-1:], anchors[:-1]])

@@ -139,7 +139,7 @@ def test_resume_with_other_latent_width_is_refused(tmp_path):
 
 
 def test_seed_listing_flags_and_defaults():
-    """Every flag of the original --help listing, with the original's defaults (SPEC §3)."""
+    """Every flag of the original --help listing, with the original's defaults (github.com/brendel-group/cl-ica)."""
     defaults = {"sphere_r": 1.0, "box_min": 0.0, "box_max": 1.0, "sphere_norm": False, "box_norm": False,
                 "only_supervised": False, "only_unsupervised": False, "more_unsupervised": 3, "save_dir": "",
                 "num_eval_batches": 10, "rej_mult": 1, "seed": None, "act_fct": "leaky_relu", "c_param": 0.05,

@@ -1,4 +1,4 @@
-"""CPU demonstration of the 3DIdent pipeline end to end (SPEC §5), in about ten minutes on 2 cores:
+"""CPU demonstration of the 3DIdent pipeline end to end (paper §5.3), in about ten minutes on 2 cores:
 generate latents (box variant, as released), render a few thousand 64-pixel images, train the
 unsupervised ResNet-18 model of main_3dident.py for a few minutes, and compare R² and MCC on a held-out
 rendered test set for the untrained and the trained encoder (both scored by `--mode test`).

@@ -1,4 +1,4 @@
-"""Write the latents of a 3DIdent-format dataset (SPEC §5): `raw_latents.npy`, the values the
+"""Write the latents of a 3DIdent-format dataset (paper §5.3): `raw_latents.npy`, the values the
 loaders read, and `latents.npy`, the renderer's values (see renderer.py for their units).
 
 Variants:

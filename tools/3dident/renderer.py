@@ -1,4 +1,4 @@
-"""Batched PyTorch renderer of the 3DIdent scene (SPEC §5), a Blender-free stand-in.
+"""Batched PyTorch renderer of the 3DIdent scene (paper §5.3), a Blender-free stand-in.
 
 The scene (world frame, z up): a teapot-like object (ellipsoid body, spout, ring
 handle, lid knob: no rotational symmetry) floats above a ground plane z = 0 whose

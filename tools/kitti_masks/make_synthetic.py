@@ -1,4 +1,4 @@
-"""Synthetic stand-in for KITTI Masks (SPEC §4), written in the real `kitti_peds_v2.pickle` format.
+"""Synthetic stand-in for KITTI Masks (paper §5.2), written in the real `kitti_peds_v2.pickle` format.
 
 Each sequence is a walking figure (head, torso, legs, one arm: not symmetric under rotation or
 mirroring) drawn as a 64×64 binary mask. Its centre and area follow a random walk whose steps are
@@ -49,7 +49,7 @@ class WalkConfig:
 
 
 def generalized_normal(rng: np.random.Generator, scale: float, beta: float, size: int) -> np.ndarray:
-    """Draws of the generalized normal: λ·s·G^(1/β), s = ±1 fair, G ~ Gamma(1/β, 1) (SPEC §2)."""
+    """Draws of the generalized normal: λ·s·G^(1/β), s = ±1 fair, G ~ Gamma(1/β, 1) (paper §2-§4)."""
     sign = rng.choice([-1.0, 1.0], size=size)
     return scale * sign * rng.gamma(1.0 / beta, 1.0, size=size) ** (1.0 / beta)
 
