@@ -1,12 +1,15 @@
-"""Contrastive objectives (paper Eq. 1 and Theorems 1-6).
+"""Contrastive objectives (paper Eq. 1 and Theorems 1-6), as plain functions of the encoded batch.
 
-Every contrastive loss is called `loss(z1, z2_con_z1, z3, z1_rec, z2_con_z1_rec, z3_rec)`: ground-truth
-latents (may be None, unused here), then the encoded anchor a = f(x), positive p = f(x̃) and
-negatives n. Each anchor i is compared with EVERY row j of `z3_rec` (an N×N matrix); the scripts pass
-`z3_rec = roll(z1_rec, 1, 0)`, so anchor i's own image appears among the negatives of anchor i+1 —
-kept as in the paper's code. Returns `(mean_loss, per_item_loss, [components])`.
+Shapes: anchor a = f(x) (N, d), positive p = f(x̃) (N, d), negatives n (M, d). Each anchor i is
+compared with EVERY row j of n (an N×M matrix); the scripts pass n = roll(a, 1, 0), so anchor i's own
+image appears among the negatives of anchor i+1, as in the original code
+(github.com/brendel-group/cl-ica, losses.py). The functions return the per-anchor loss (N,).
 
-No loss keeps an N×N×n difference tensor: distances come from a matrix product (p = 2), `torch.cdist`
+The original's classes (SimCLRLoss, LpSimCLRLoss, ...) stay as thin adapters with the original call
+signature `loss(z1, z2_con_z1, z3, z1_rec, z2_con_z1_rec, z3_rec) -> (mean, per_item, [components])`,
+for code ported from the original; the ground-truth latents z1, z2_con_z1, z3 are not used.
+
+No loss keeps an N×M×d difference tensor: distances come from a matrix product (p = 2), `torch.cdist`
 (p = 1) or row chunks that are recomputed in the backward pass (other p).
 """
 from __future__ import annotations
@@ -19,7 +22,8 @@ from torch import nn
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
-Output = tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]
+Output = tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]  # the adapters: (mean, per item, components)
+Components = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # (per-anchor loss, positive term, negatives' mean)
 P_LT1_EPS = 1e-6  # keeps the gradient of |d|^p finite at d = 0 for p < 1
 CHUNK_ELEMENTS = 2**24  # rows × N × n elements per chunk in the p < 1 path (64 MiB of float32)
 
@@ -72,8 +76,83 @@ def logmeanexp(x: torch.Tensor, dim: int) -> torch.Tensor:
     return torch.logsumexp(x, dim) - math.log(x.shape[dim])
 
 
+def info_nce(anchor: torch.Tensor, positive: torch.Tensor, negatives: torch.Tensor, similarity: str | float = 2,
+             tau: float = 1.0) -> torch.Tensor:
+    """The scripts' InfoNCE (paper Eq. 1, α = 1/2, the positive among the contrasted terms), per anchor (N,).
+
+    anchor, positive (N, d); negatives (M, d). similarity: "dot" (⟨a, b⟩, vMF model, Theorem 2),
+    "cosine" (⟨a, b⟩ of unit vectors) or an exponent p > 0 (−‖a − b‖_p^p, Lp model, Theorems 4-6); τ > 0.
+    """
+    if similarity in ("dot", "cosine"):
+        return dot_info_nce(anchor, positive, negatives, tau, normalize=similarity == "cosine")[0]
+    if isinstance(similarity, str):
+        raise ValueError(f"similarity must be 'dot', 'cosine' or an exponent p > 0, got {similarity!r}")
+    return lp_info_nce(anchor, positive, negatives, similarity, tau)[0]
+
+
+def dot_info_nce(anchor: torch.Tensor, positive: torch.Tensor, negatives: torch.Tensor, tau: float = 1.0,
+                 normalize: bool = False, alpha: float = 0.5) -> Components:
+    """InfoNCE with similarity ⟨a, b⟩/τ (cosine with `normalize`): the vMF model on the sphere (Theorem 2).
+
+    anchor, positive (N, d); negatives (M, d). Per anchor (N,):
+    loss_i = 2·(α·(−⟨a_i, p_i⟩/τ) + (1−α)·logsumexp([⟨a_i, n_1⟩ … ⟨a_i, n_M⟩, ⟨a_i, p_i⟩]/τ)).
+    Returns (loss, pos, mean of the negative similarities).
+    """
+    if normalize:
+        anchor, positive, negatives = (F.normalize(t, dim=-1) for t in (anchor, positive, negatives))
+    pos = (anchor * positive).sum(-1)
+    neg = pairwise_affine(negatives.new_zeros(len(negatives)), anchor, negatives)
+    contrast = torch.logaddexp(torch.logsumexp(neg / tau, dim=1), pos / tau)  # = LSE([neg_i·, pos_i])
+    return 2 * (alpha * (-pos / tau) + (1 - alpha) * contrast), pos, neg.mean()
+
+
+def lp_info_nce(anchor: torch.Tensor, positive: torch.Tensor, negatives: torch.Tensor, p: float = 2,
+                tau: float = 1.0, alpha: float = 0.5, simclr_compatibility_mode: bool = True,
+                pow: bool = True) -> Components:
+    """InfoNCE with similarity −‖a − b‖_p^p/τ (‖a − b‖_p without `pow`): the Lp-exponential model in a
+    box or R^n (Theorems 4-6).
+
+    anchor, positive (N, d); negatives (M, d). Per anchor (N,), with d_ij = ‖a_i − n_j‖, d_i+ = ‖a_i − p_i‖:
+    compatibility mode: loss_i = 2·(α·d_i+/τ + (1−α)·logsumexp(−[d_i1 … d_iM, d_i+]/τ));
+    otherwise:          loss_i = 2·(α·d_i+/τ + (1−α)·logmeanexp_j(−d_ij/τ)).
+    Returns (loss, d_i+, mean of d_ij).
+    """
+    if not p > 0:
+        raise ValueError(f"p must be positive, got {p}")
+    pos = lp_distance(anchor, positive, p, pow)
+    lse_neg, neg_mean = _lp_negatives(anchor, negatives, p, tau, pow)
+    if simclr_compatibility_mode:  # LSE(−[neg_i·, pos_i]/τ) without copying the N×M matrix
+        contrast = torch.logaddexp(lse_neg, pos / -tau)
+    else:
+        contrast = lse_neg - math.log(len(negatives))
+    return 2 * (alpha * pos / tau + (1 - alpha) * contrast), pos, neg_mean
+
+
+def _lp_negatives(a: torch.Tensor, n: torch.Tensor, p: float, tau: float, pow: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """(logsumexp_j(−d_ij/τ), mean of d_ij) over all pairs of anchors a_i and negatives n_j."""
+    if p == 2 and pow:
+        # −‖a_i − n_j‖²/τ = (2·a_i·n_j − ‖n_j‖²)/τ − ‖a_i‖²/τ: one addmm, the last term per row
+        sq_a, sq_n = a.square().sum(1), n.square().sum(1)
+        logits = pairwise_affine(sq_n, a, n, beta=-1 / tau, alpha=2 / tau)
+        lse = torch.logsumexp(logits, dim=1) - sq_a / tau
+        return lse, sq_a.mean() + sq_n.mean() - 2 * a.mean(0) @ n.mean(0)
+    neg = pairwise_lp_distance(a, n, p, pow)
+    return torch.logsumexp(neg / -tau, dim=1), neg.mean()
+
+
+def alignment(anchor: torch.Tensor, positive: torch.Tensor, p: float = 2) -> torch.Tensor:
+    """Alignment of positive pairs (Wang & Isola 2020): ‖a_i − p_i‖_p^p; anchor, positive (N, d) → (N,)."""
+    return lp_distance(anchor, positive, p, pow=True)
+
+
+def uniformity(anchor: torch.Tensor, negatives: torch.Tensor, p: float = 2, t: float = 2.0) -> torch.Tensor:
+    """Uniformity (Wang & Isola 2020): logmeanexp_j(−t·‖a_i − n_j‖_p^p); anchor (N, d), negatives (M, d) → (N,)."""
+    return logmeanexp(-t * pairwise_lp_distance(anchor, negatives, p, pow=True), dim=1)
+
+
 class CLLoss(nn.Module, ABC):
-    """Interface of the contrastive losses."""
+    """The original's interface: `loss(z1, z2_con_z1, z3, z1_rec, z2_con_z1_rec, z3_rec)`; only the
+    encoded anchor, positive and negatives (the last three) are used."""
 
     @abstractmethod
     def forward(self, z1, z2_con_z1, z3, z1_rec: torch.Tensor, z2_con_z1_rec: torch.Tensor,
@@ -82,31 +161,19 @@ class CLLoss(nn.Module, ABC):
 
 
 class SimCLRLoss(CLLoss):
-    """InfoNCE with a dot-product similarity (vMF model on the sphere, Theorem 2).
-
-    loss_i = 2·(α·(−pos_i/τ) + (1−α)·logsumexp_j([neg_i1 … neg_iN, pos_i]/τ)).
-    """
+    """Adapter for `dot_info_nce` with the original's signature."""
 
     def __init__(self, normalize: bool = False, tau: float = 1.0, alpha: float = 0.5):
         super().__init__()
         self.normalize, self.tau, self.alpha = normalize, tau, alpha
 
     def forward(self, z1, z2_con_z1, z3, z1_rec, z2_con_z1_rec, z3_rec) -> Output:
-        if self.normalize:
-            z1_rec, z2_con_z1_rec, z3_rec = (F.normalize(t, dim=-1) for t in (z1_rec, z2_con_z1_rec, z3_rec))
-        pos = (z1_rec * z2_con_z1_rec).sum(-1)
-        neg = pairwise_affine(z3_rec.new_zeros(len(z3_rec)), z1_rec, z3_rec)
-        contrast = torch.logaddexp(torch.logsumexp(neg / self.tau, dim=1), pos / self.tau)  # = LSE([neg_i·, pos_i])
-        loss = 2 * (self.alpha * (-pos / self.tau) + (1 - self.alpha) * contrast)
-        return loss.mean(), loss, [pos.mean(), neg.mean()]
+        loss, pos, neg_mean = dot_info_nce(z1_rec, z2_con_z1_rec, z3_rec, self.tau, self.normalize, self.alpha)
+        return loss.mean(), loss, [pos.mean(), neg_mean]
 
 
 class LpSimCLRLoss(CLLoss):
-    """InfoNCE with similarity −‖a − b‖_p^p (Lp-exponential model in a box / R^n, Theorems 4-6).
-
-    compatibility mode: loss_i = 2·(α·pos_i/τ + (1−α)·logsumexp_j(−[neg_i1 … neg_iN, pos_i]/τ));
-    otherwise:          loss_i = 2·(α·pos_i/τ + (1−α)·logmeanexp_j(−neg_ij/τ)).
-    """
+    """Adapter for `lp_info_nce` with the original's signature (and its default: no compatibility mode)."""
 
     def __init__(self, p: float = 2, tau: float = 1.0, alpha: float = 0.5,
                  simclr_compatibility_mode: bool = False, pow: bool = True):
@@ -117,48 +184,32 @@ class LpSimCLRLoss(CLLoss):
         self.simclr_compatibility_mode, self.pow = simclr_compatibility_mode, pow
 
     def forward(self, z1, z2_con_z1, z3, z1_rec, z2_con_z1_rec, z3_rec) -> Output:
-        pos = lp_distance(z1_rec, z2_con_z1_rec, self.p, self.pow)
-        lse_neg, neg_mean = self._negatives(z1_rec, z3_rec)
-        if self.simclr_compatibility_mode:  # LSE(−[neg_i·, pos_i]/τ) without copying the N×N matrix
-            contrast = torch.logaddexp(lse_neg, pos / -self.tau)
-        else:
-            contrast = lse_neg - math.log(len(z3_rec))
-        loss = 2 * (self.alpha * pos / self.tau + (1 - self.alpha) * contrast)
+        loss, pos, neg_mean = lp_info_nce(z1_rec, z2_con_z1_rec, z3_rec, self.p, self.tau, self.alpha,
+                                          self.simclr_compatibility_mode, self.pow)
         return loss.mean(), loss, [pos.mean(), neg_mean]
-
-    def _negatives(self, a: torch.Tensor, n: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(logsumexp_j(−neg_ij/τ), mean of neg_ij) over all pairs of anchors a_i and negatives n_j."""
-        if self.p == 2 and self.pow:
-            # −‖a_i − n_j‖²/τ = (2·a_i·n_j − ‖n_j‖²)/τ − ‖a_i‖²/τ: one addmm, the last term per row
-            sq_a, sq_n = a.square().sum(1), n.square().sum(1)
-            logits = pairwise_affine(sq_n, a, n, beta=-1 / self.tau, alpha=2 / self.tau)
-            lse = torch.logsumexp(logits, dim=1) - sq_a / self.tau
-            return lse, sq_a.mean() + sq_n.mean() - 2 * a.mean(0) @ n.mean(0)
-        neg = pairwise_lp_distance(a, n, self.p, self.pow)
-        return torch.logsumexp(neg / -self.tau, dim=1), neg.mean()
 
 
 class AlignmentLoss(CLLoss):
-    """Alignment of positive pairs (Wang & Isola 2020): ‖a_i − p_i‖_p^p."""
+    """Adapter for `alignment`."""
 
     def __init__(self, p: float = 2):
         super().__init__()
         self.p = p
 
     def forward(self, z1, z2_con_z1, z3, z1_rec, z2_con_z1_rec, z3_rec) -> Output:
-        loss = lp_distance(z1_rec, z2_con_z1_rec, self.p, pow=True)
+        loss = alignment(z1_rec, z2_con_z1_rec, self.p)
         return loss.mean(), loss, [loss.mean()]
 
 
 class UniformityLoss(CLLoss):
-    """Uniformity (Wang & Isola 2020): logmeanexp_j(−t·‖a_i − n_j‖_p^p), t = 2."""
+    """Adapter for `uniformity`."""
 
     def __init__(self, p: float = 2, t: float = 2.0):
         super().__init__()
         self.p, self.t = p, t
 
     def forward(self, z1, z2_con_z1, z3, z1_rec, z2_con_z1_rec, z3_rec) -> Output:
-        loss = logmeanexp(-self.t * pairwise_lp_distance(z1_rec, z3_rec, self.p, pow=True), dim=1)
+        loss = uniformity(z1_rec, z3_rec, self.p, self.t)
         return loss.mean(), loss, [loss.mean()]
 
 
@@ -167,12 +218,10 @@ class AlignmentUniformityLoss(CLLoss):
 
     def __init__(self, alpha: float = 0.5, p: float = 2):
         super().__init__()
-        self.alpha = alpha
-        self.alignment, self.uniformity = AlignmentLoss(p), UniformityLoss(p)
+        self.alpha, self.p = alpha, p
 
-    def forward(self, *args) -> Output:
-        _, align, _ = self.alignment(*args)
-        _, unif, _ = self.uniformity(*args)
+    def forward(self, z1, z2_con_z1, z3, z1_rec, z2_con_z1_rec, z3_rec) -> Output:
+        align, unif = alignment(z1_rec, z2_con_z1_rec, self.p), uniformity(z1_rec, z3_rec, self.p)
         loss = self.alpha * align + (1 - self.alpha) * unif
         return loss.mean(), loss, [align.mean(), unif.mean()]
 

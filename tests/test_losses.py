@@ -132,3 +132,20 @@ def test_r2_loss_matches_sklearn():
     assert loss.item() == pytest.approx(-expected.mean())
     loss, _, _ = losses.R2Loss(reduction="sum", mode="r2")(z, pred)
     assert loss.item() == pytest.approx(expected.sum())
+
+
+@pytest.mark.parametrize("similarity, adapter", [("dot", losses.SimCLRLoss(tau=0.5)),
+                                                 ("cosine", losses.SimCLRLoss(normalize=True, tau=0.5)),
+                                                 (1, losses.LpSimCLRLoss(1, 0.5, simclr_compatibility_mode=True)),
+                                                 (3, losses.LpSimCLRLoss(3, 0.5, simclr_compatibility_mode=True))])
+def test_plain_function_equals_the_original_signature_adapter(similarity, adapter):
+    a, p, n = batch()
+    per_item = losses.info_nce(a, p, n, similarity, tau=0.5)
+    assert per_item.shape == (len(a),)
+    torch.testing.assert_close(per_item, adapter(None, None, None, a, p, n)[1])
+
+
+def test_plain_function_refuses_an_unknown_similarity():
+    a, p, n = batch()
+    with pytest.raises(ValueError, match="similarity"):
+        losses.info_nce(a, p, n, "euclid")
