@@ -191,8 +191,10 @@ def cell_flags(setting: Setting, scale: str, seed: int, threads: int, extra: lis
     flags = setting.flags
     tau = recipe_tau(flag_value(flags, "--c-p"), flag_value(flags, "--c-param"), flag_value(flags, "--p")) \
         if profile["recipe_tau"] else 1.0
-    recipe = setting.cpu_flags if scale == "cpu" else ()
-    return [*flags, *profile["flags"], *recipe, "--tau", f"{tau:.6g}", "--seed", str(seed), "--threads", str(threads),
+    training = list(profile["flags"])
+    for name, value in zip(setting.cpu_flags[::2], setting.cpu_flags[1::2]) if scale == "cpu" else ():
+        training[training.index(name) + 1] = value
+    return [*flags, *training, "--tau", f"{tau:.6g}", "--seed", str(seed), "--threads", str(threads),
             "--only-unsupervised", *extra]
 
 
