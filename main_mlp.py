@@ -10,29 +10,27 @@ supervised baseline (f regressed onto z) runs first.
 from __future__ import annotations
 
 import argparse
-import collections
-import json
 import random
-import time
 from pathlib import Path
 
 import torch
 from torch import nn
-from tqdm import tqdm
 
 import disentanglement_utils
 import encoders
 import invertible_network_utils
 import losses
 import spaces
+import training_loop
 from latent_spaces import LatentSpace
-from training_utils import (CheckpointError, CsvLogger, atomic_save, die, get_rng_state, load_checkpoint,
-                            select_device, set_rng_state, set_seed)
+from training_loop import RunFolder, Schedule, Task
+from training_utils import CheckpointError, atomic_save, die, select_device, set_seed
 
 N_EVAL_SAMPLES = 4096
 LOSS_WINDOW = 100
 PHASES = ("supervised", "unsupervised")
-METRICS = ["phase", "step", "loss", "mean_loss", "r2", "mcc", "elapsed_s"]
+METRICS = ["phase", *training_loop.COLUMNS]
+RESUME_FREE = ("resume_training", "threads", "no_cuda", "save_dir")  # flags a resumed run may change
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -165,17 +163,17 @@ def build_latent_space(args: argparse.Namespace) -> LatentSpace:
     return LatentSpace(space, sample_marginal, sample_conditional)
 
 
-def build_encoder(args: argparse.Namespace, phase: str) -> nn.Module:
-    """f: MLP n → [10n, 50n, 50n, 50n, 50n, 10n]·encoder_scale → n; the contrastive model gets the output
-    normalisation its loss assumes (dot product: unit sphere; --box-norm / --sphere-norm: learnable)."""
+def build_encoder(args: argparse.Namespace) -> nn.Module:
+    """f: MLP n → [10n, 50n, 50n, 50n, 50n, 10n]·encoder_scale → n, with the output normalisation of the
+    original (github.com/brendel-group/cl-ica, main_mlp.py), the same for both phases: --sphere-norm or
+    --box-norm learnable, else the unit sphere for the dot-product model (--p 0), else none."""
     normalization, kwargs = None, {}
-    if phase == "unsupervised":
-        if args.box_norm:
-            normalization, kwargs = "learnable_box", {"init_abs_bound": args.box_max - args.box_min}
-        elif args.sphere_norm:
-            normalization, kwargs = "learnable_sphere", {"init_r": args.sphere_r}
-        elif args.p == 0:
-            normalization = "fixed_sphere"
+    if args.box_norm:
+        normalization, kwargs = "learnable_box", {"init_abs_bound": args.box_max - args.box_min}
+    elif args.sphere_norm:
+        normalization, kwargs = "learnable_sphere", {"init_r": args.sphere_r}
+    elif args.p == 0:
+        normalization = "fixed_sphere"
     hidden = [max(1, round(w * args.n * args.encoder_scale)) for w in (10, 50, 50, 50, 50, 10)]
     f = encoders.get_mlp(args.n, args.n, hidden, output_normalization=normalization, output_normalization_kwargs=kwargs)
     return encoders.kaiming_init_(f) if args.encoder_init == "kaiming" else f
@@ -185,11 +183,8 @@ def build_loss(args: argparse.Namespace, phase: str):
     """(z, z̃, f(x), f(x̃)) ↦ scalar loss: MSE to z (supervised) or InfoNCE with rolled negatives."""
     if phase == "supervised":
         return lambda z1, z2, h1, h2: nn.functional.mse_loss(h1, z1)
-    if args.p == 0:
-        contrastive = losses.SimCLRLoss(normalize=False, tau=args.tau)
-    else:
-        contrastive = losses.LpSimCLRLoss(p=args.p, tau=args.tau, simclr_compatibility_mode=True)
-    return lambda z1, z2, h1, h2: contrastive(z1, z2, None, h1, h2, torch.roll(h1, 1, 0))[0]
+    similarity = "dot" if args.p == 0 else args.p
+    return lambda z1, z2, h1, h2: losses.info_nce(h1, h2, torch.roll(h1, 1, 0), similarity, args.tau).mean()
 
 
 @torch.no_grad()
@@ -211,108 +206,88 @@ def final_scores(h: nn.Module, latent_space: LatentSpace, args: argparse.Namespa
 
 
 class Run:
-    """Everything a run saves and restores: g, one f per phase, the optimiser, position and RNG."""
+    """g and one f per phase (one `model`, the weights a checkpoint keeps), the latent space, the results."""
 
     def __init__(self, args: argparse.Namespace, device: torch.device = torch.device("cpu")):
         self.args, self.device = args, device
-        self.save_dir = Path(args.save_dir) if args.save_dir else None
         self.latent_space = build_latent_space(args)
         self.g = invertible_network_utils.construct_invertible_mlp(
             n=args.n, n_layers=args.n_mixing_layer, n_iter_cond_thresh=25000, cond_thresh_ratio=0.0,
             act_fct=args.act_fct).to(device)
-        self.fs = {phase: build_encoder(args, phase).to(device) for phase in PHASES}
-        self.phase, self.step, self.optimizer_state, self.losses, self.elapsed = None, 0, None, [], 0.0
+        self.fs = {phase: build_encoder(args).to(device) for phase in PHASES}
+        self.model = nn.ModuleDict({"g": self.g, **{f"f_{phase}": f for phase, f in self.fs.items()}})
         self.results: dict[str, dict] = {}
-        self.mixing_scores: dict[str, float] = {}  # R², MCC of g itself: how entangled x is
-        self.logger = None
-
-    def state(self) -> dict:
-        return {"g": self.g.state_dict(), "f": {k: f.state_dict() for k, f in self.fs.items()},
-                "phase": self.phase, "step": self.step, "optimizer": self.optimizer_state, "elapsed": self.elapsed,
-                "losses": self.losses, "results": self.results, "rng": get_rng_state(),
-                "metrics_rows": self.logger.rows if self.logger else 0, "args": vars(self.args)}
-
-    def load(self, ckpt: dict) -> None:
-        if ckpt["args"]["n"] != self.args.n:
-            die(f"checkpoint has latent width {ckpt['args']['n']}, but --n is {self.args.n}")
-        try:
-            self.g.load_state_dict(ckpt["g"])
-            for k, f in self.fs.items():
-                f.load_state_dict(ckpt["f"][k])
-        except RuntimeError as e:
-            die(f"checkpoint does not fit these flags (compare with its args.json): {str(e).splitlines()[0]}")
-        self.phase, self.step, self.optimizer_state = ckpt["phase"], ckpt["step"], ckpt["optimizer"]
-        self.elapsed = ckpt["elapsed"]
-        self.losses, self.results = ckpt["losses"], ckpt["results"]
-        set_rng_state(ckpt["rng"])
-
-    def checkpoint(self) -> None:
-        if self.save_dir:
-            atomic_save(self.state(), self.save_dir / "checkpoint.pt")
 
 
-def train_step(h: nn.Module, loss_fn, optimizer: torch.optim.Optimizer, latent_space: LatentSpace,
-               batch_size: int, device="cpu") -> torch.Tensor:
-    """One Adam step on a fresh batch: z ~ p(z), z̃ ~ p(z̃ | z), both encoded in one pass through h = f∘g."""
-    z1 = latent_space.sample_marginal(batch_size, device)
-    z2 = latent_space.sample_conditional(z1, batch_size, device)
-    h1, h2 = h(torch.cat([z1, z2])).chunk(2)
-    loss = loss_fn(z1, z2, h1, h2)
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
-    return loss.detach()
+class Phase(Task):
+    """One phase as a training_loop.Task: fresh (z, z̃) batches, z ~ p(z), z̃ ~ p(z̃ | z), encoded in one
+    pass through h = f∘g; MSE to z or InfoNCE; R² and MCC of h."""
+
+    def __init__(self, run: Run, phase: str):
+        self.run, self.phase, self.label, self.model = run, phase, f"{phase} ", run.model
+        self.h = nn.Sequential(run.g, run.fs[phase])
+        self.loss_fn = build_loss(run.args, phase)
+
+    def next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        z1 = self.run.latent_space.sample_marginal(self.run.args.batch_size, self.run.device)
+        return z1, self.run.latent_space.sample_conditional(z1, self.run.args.batch_size, self.run.device)
+
+    def loss(self, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        z1, z2 = batch
+        h1, h2 = self.h(torch.cat([z1, z2])).chunk(2)
+        return self.loss_fn(z1, z2, h1, h2)
+
+    def evaluate(self) -> dict:
+        r2, mcc = scores(self.h, self.run.latent_space, N_EVAL_SAMPLES, self.run.device)
+        return {"phase": self.phase, "r2": r2, "mcc": mcc}
+
+    def final_scores(self) -> dict:
+        return final_scores(self.h, self.run.latent_space, self.run.args, self.run.device)
+
+    def state_dict(self) -> dict:
+        return {"phase": self.phase, "results": dict(self.run.results)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.run.results = dict(state["results"])
 
 
-def train_phase(run: Run, phase: str, n_steps: int) -> None:
-    """Adam on fresh (z, z̃) batches from step `run.step` to `n_steps`; log, checkpoint, score."""
-    args, f = run.args, run.fs[phase]
-    h = nn.Sequential(run.g, f)
-    loss_fn = build_loss(args, phase)
-    optimizer = torch.optim.Adam(f.parameters(), lr=args.lr)
-    if run.phase == phase and run.optimizer_state is not None:
-        optimizer.load_state_dict(run.optimizer_state)
-    else:
-        run.phase, run.step, run.losses, run.elapsed = phase, 0, [], 0.0
-    window = collections.deque(run.losses, maxlen=LOSS_WINDOW)
-    start = time.perf_counter() - run.elapsed  # wall time of the phase, summed over resumed runs
-    progress = tqdm(range(run.step, n_steps), desc=phase, initial=run.step, total=n_steps,
-                    disable=None)  # no bar when stdout is not a terminal
-    for step in progress:
-        loss = train_step(h, loss_fn, optimizer, run.latent_space, args.batch_size, run.device)
-        window.append(loss.item())
-        if step % args.n_log_steps == 0 or step == n_steps - 1:
-            r2, mcc = scores(h, run.latent_space, N_EVAL_SAMPLES, run.device)
-            run.elapsed = time.perf_counter() - start
-            mean_loss = sum(window) / len(window)
-            progress.write(f"{phase} step {step}: loss {loss.item():.4f} mean loss {mean_loss:.4f} "
-                           f"R² {r2:.4f} MCC {mcc:.4f}")
-            progress.set_postfix(loss=f"{mean_loss:.4f}", r2=f"{r2:.3f}", mcc=f"{mcc:.3f}")
-            if run.logger:
-                run.logger.log(dict(phase=phase, step=step, loss=loss.item(), mean_loss=mean_loss, r2=r2, mcc=mcc,
-                                    elapsed_s=round(run.elapsed, 2)))
-            run.step, run.losses, run.optimizer_state = step + 1, list(window), optimizer.state_dict()
-            run.checkpoint()
-    progress.close()
-    run.results[phase] = final_scores(h, run.latent_space, args, run.device)
-    run.optimizer_state = None
-    report = run.results[phase]
+def train_phase(run: Run, phase: str, folder: RunFolder | None, resume: dict | None) -> dict:
+    """Adam on f for the phase's steps (n_steps, × more_unsupervised for the contrastive one); final scores."""
+    args = run.args
+    n_steps = args.n_steps * (args.more_unsupervised if phase == "unsupervised" else 1)
+    optimizer = torch.optim.Adam(run.fs[phase].parameters(), lr=args.lr)
+    schedule = Schedule(n_steps, args.n_log_steps, args.n_log_steps, loss_window=LOSS_WINDOW)
+    report = training_loop.fit(Phase(run, phase), optimizer, schedule, folder, resume)
     print(f"{phase} final (mean ± std over {args.num_eval_batches} batches): "
           f"R² {report['r2_mean']:.4f} ± {report['r2_std']:.4f}  MCC {report['mcc_mean']:.4f} ± {report['mcc_std']:.4f}")
-    run.checkpoint()
+    return report
 
 
-def save_outputs(run: Run) -> None:
-    atomic_save(run.g.state_dict(), run.save_dir / "g.pt")
+def save_outputs(run: Run, folder: RunFolder, mixing_scores: dict) -> None:
+    atomic_save(run.g.state_dict(), folder.path / "g.pt")
     for phase, f in run.fs.items():
         if phase in run.results:
-            atomic_save(f.state_dict(), run.save_dir / f"f_{phase}.pt")
-    (run.save_dir / "final_scores.json").write_text(json.dumps({"mixing": run.mixing_scores, **run.results}, indent=2))
+            atomic_save(f.state_dict(), folder.path / f"f_{phase}.pt")
+    folder.write_final_scores({"mixing": mixing_scores, **run.results})
+
+
+def read_resume(args: argparse.Namespace) -> dict:
+    """<save-dir>/checkpoint.pt, checked against the flags (a run without --seed takes the checkpoint's)."""
+    ckpt = training_loop.read_resume_checkpoint(Path(args.save_dir) / "checkpoint.pt")
+    if args.seed is None:
+        args.seed = ckpt["args"]["seed"]
+    training_loop.check_same_flags(ckpt["args"], vars(args), training_loop.flag_names(get_args_parser()),
+                                   RESUME_FREE)
+    return ckpt
 
 
 def main(args: argparse.Namespace) -> dict:
     """Train the selected phases; return {phase: final scores}."""
     validate_args(args)
+    try:
+        ckpt = read_resume(args) if args.resume_training else None
+    except CheckpointError as e:
+        die(str(e))
     if args.seed is None:
         args.seed = random.randrange(2**31)
     print(f"seed: {args.seed}")
@@ -322,27 +297,22 @@ def main(args: argparse.Namespace) -> dict:
     run = Run(args, select_device(not args.no_cuda and torch.cuda.is_available()))
     r2, mcc = scores(run.g, run.latent_space, N_EVAL_SAMPLES, run.device)
     print(f"how entangled is x = g(z): R² {r2:.4f} MCC {mcc:.4f}")
-    run.mixing_scores = {"r2": r2, "mcc": mcc}
-    resume_rows = None
-    if args.resume_training:
+    folder = RunFolder(args.save_dir, args, METRICS, ckpt, run.device) if args.save_dir else None
+    phases = [p for p in PHASES if not (args.only_unsupervised and p == "supervised")
+              and not (args.only_supervised and p == "unsupervised")]
+    resume_phase = PHASES.index(ckpt["data"]["phase"]) if ckpt else -1
+    if ckpt:
+        print(f"resuming {ckpt['data']['phase']} at step {ckpt['step']}")
+    for phase in phases:
+        if PHASES.index(phase) < resume_phase:  # finished before the checkpoint
+            run.results[phase] = ckpt["data"]["results"][phase]
+            continue
         try:
-            ckpt = load_checkpoint(Path(args.save_dir) / "checkpoint.pt")
+            run.results[phase] = train_phase(run, phase, folder, ckpt if PHASES.index(phase) == resume_phase else None)
         except CheckpointError as e:
             die(str(e))
-        run.load(ckpt)
-        resume_rows = ckpt["metrics_rows"]
-        print(f"resuming {run.phase} at step {run.step} (finished: {', '.join(run.results) or 'none'})")
-    if run.save_dir:
-        run.save_dir.mkdir(parents=True, exist_ok=True)
-        (run.save_dir / "args.json").write_text(json.dumps(vars(args), indent=2))
-        run.logger = CsvLogger(run.save_dir / "metrics.csv", METRICS, resume_rows)
-    steps = {"supervised": args.n_steps, "unsupervised": args.n_steps * args.more_unsupervised}
-    for phase in PHASES:
-        skipped = (phase == "supervised" and args.only_unsupervised) or (phase == "unsupervised" and args.only_supervised)
-        if not skipped and phase not in run.results:
-            train_phase(run, phase, steps[phase])
-    if run.save_dir:
-        save_outputs(run)
+    if folder:
+        save_outputs(run, folder, {"r2": r2, "mcc": mcc})
     return run.results
 
 

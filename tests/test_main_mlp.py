@@ -1,5 +1,6 @@
 """main_mlp.py end to end on tiny configurations: learning, resuming, reproducibility, bad flags."""
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -7,7 +8,9 @@ import sys
 import pytest
 import torch
 
+import encoders
 import main_mlp
+from tests import killing
 
 TINY = ["--n", "2", "--batch-size", "64", "--n-steps", "20", "--more-unsupervised", "2", "--n-log-steps", "7",
         "--encoder-scale", "0.2", "--num-eval-batches", "2", "--lr", "1e-3", "--seed", "5", "--threads", "1"]
@@ -48,41 +51,55 @@ def test_supervised_baseline_fits_the_latents():
     assert main_mlp.main(args)["supervised"]["r2_mean"] > 0.95
 
 
-def read_rows(path):
-    """metrics.csv without its wall-clock column."""
-    with open(path, newline="") as f:
-        return [{k: v for k, v in row.items() if k != "elapsed_s"} for row in csv.DictReader(f)]
+# Final scores of TINY (seed 5) before the training loop moved to training_loop.py: it must not change them.
+PINNED = {"supervised": {"r2_mean": 0.7372907400131226, "r2_std": 0.05595790594816208,
+                         "mcc_mean": 0.5694258809089661, "mcc_std": 0.009635191410779953},
+          "unsupervised": {"r2_mean": 0.4478379487991333, "r2_std": 0.1257626712322235,
+                           "mcc_mean": 0.5438506603240967, "mcc_std": 0.013141303323209286}}
+PINNED_BOX_L1 = {"r2_mean": 0.41509106755256653, "r2_std": 0.06707573682069778,
+                 "mcc_mean": 0.5753029584884644, "mcc_std": 0.048321403563022614}
 
 
-def test_interrupted_run_resumes_to_the_same_result(tmp_path, monkeypatch):
-    full = main_mlp.main(parse(*TINY, "--save-dir", str(tmp_path / "full")))
+def test_final_scores_are_pinned():
+    assert main_mlp.main(parse(*TINY)) == PINNED
+    box = main_mlp.main(parse(*TINY, "--p", "1", "--box-norm", "--only-unsupervised"))
+    assert box == {"unsupervised": PINNED_BOX_L1}
 
-    build_loss = main_mlp.build_loss
-    calls = {"n": 0}
 
-    def crashing_build_loss(args, phase):
-        loss = build_loss(args, phase)
+LONGER = [*TINY[:4], "--n-steps", "100", "--more-unsupervised", "2", "--n-log-steps", "10", *TINY[10:]]
 
-        def wrapped(*tensors):
-            calls["n"] += 1
-            if calls["n"] == 20 + 17:  # unsupervised step 16: after the checkpoint of step 14
-                raise KeyboardInterrupt
-            return loss(*tensors)
-        return wrapped
 
-    monkeypatch.setattr(main_mlp, "build_loss", crashing_build_loss)
-    with pytest.raises(KeyboardInterrupt):
-        main_mlp.main(parse(*TINY, "--save-dir", str(tmp_path / "cut")))
-    monkeypatch.setattr(main_mlp, "build_loss", build_loss)
-    resumed = main_mlp.main(parse(*TINY, "--save-dir", str(tmp_path / "cut"), "--resume-training"))
-
+@pytest.mark.parametrize("rows", [3, 16])  # killed in the supervised phase, and in the unsupervised one
+def test_killed_run_resumes_to_the_same_result(tmp_path, rows):
+    killing.run(["main_mlp.py", *LONGER, "--save-dir", tmp_path / "full"])
+    cut = tmp_path / "cut"
+    killing.kill_after_rows(["main_mlp.py", *LONGER, "--save-dir", cut], cut / "metrics.csv", rows)
+    killing.run(["main_mlp.py", *LONGER, "--save-dir", cut, "--resume-training"])
+    full, resumed = (json.loads((d / "final_scores.json").read_text()) for d in (tmp_path / "full", cut))
     assert resumed == full
-    assert read_rows(tmp_path / "cut" / "metrics.csv") == read_rows(tmp_path / "full" / "metrics.csv")
+    assert killing.rows_without_time(cut / "metrics.csv") == killing.rows_without_time(tmp_path / "full" / "metrics.csv")
     for name in ("g.pt", "f_supervised.pt", "f_unsupervised.pt"):
-        a, b = (torch.load(tmp_path / run / name, weights_only=True) for run in ("full", "cut"))
+        a, b = (torch.load(d / name, weights_only=True) for d in (tmp_path / "full", cut))
         assert all(torch.equal(a[k], b[k]) for k in a)
-    a, b = (torch.load(tmp_path / run / "checkpoint.pt", weights_only=True) for run in ("full", "cut"))
-    assert a["results"] == b["results"] == full and a["metrics_rows"] == b["metrics_rows"]
+
+
+def test_run_folder_contents(tmp_path):
+    main_mlp.main(parse(*TINY, "--save-dir", str(tmp_path), "--only-supervised"))
+    written = json.loads((tmp_path / "args.json").read_text())
+    assert written["lr"] == 1e-3 and {"git_commit", "torch", "numpy", "device", "world_size"} <= set(written["environment"])
+    ckpt = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    assert {"model", "optimizer", "step", "rng", "data", "args", "final", "metrics_rows"} <= set(ckpt)
+    with open(tmp_path / "metrics.csv", newline="") as f:
+        assert csv.DictReader(f).fieldnames == ["phase", "step", "loss", "mean_loss", "r2", "mcc", "elapsed_s"]
+
+
+@pytest.mark.parametrize("norm, module", [("--box-norm", encoders.BoxNormalization),
+                                          ("--sphere-norm", encoders.SphereNormalization)])
+def test_supervised_baseline_has_the_output_normalisation_of_the_original(norm, module):
+    run = main_mlp.Run(parse(*TINY, norm))
+    assert isinstance(run.fs["supervised"][-1], module) and isinstance(run.fs["unsupervised"][-1], module)
+    dot = main_mlp.Run(parse(*TINY, "--p", "0"))
+    assert all(torch.allclose(f(torch.randn(5, 2)).norm(dim=1), torch.ones(5)) for f in dot.fs.values())
 
 
 def test_same_seed_same_printed_scores(capsys):
@@ -130,12 +147,21 @@ def test_resume_from_a_checkpoint_that_would_run_code_is_a_one_line_error(tmp_pa
     assert len(proc.stderr.splitlines()) == 1 and proc.stderr.startswith(f"error: checkpoint {tmp_path}")
 
 
+def test_resume_with_another_learning_rate_is_a_one_line_error(tmp_path):
+    main_mlp.main(parse(*TINY, "--save-dir", str(tmp_path), "--only-supervised"))
+    result = subprocess.run([sys.executable, "main_mlp.py", *TINY[:-6], "--lr", "1e-2", *TINY[-4:],
+                             "--only-supervised", "--save-dir", str(tmp_path), "--resume-training"],
+                            capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode != 0
+    assert result.stderr == "error: checkpoint was trained with --lr 0.001, this run has --lr 0.01\n"
+
+
 def test_resume_with_other_latent_width_is_refused(tmp_path):
     main_mlp.main(parse(*TINY, "--save-dir", str(tmp_path), "--only-supervised"))
     args = TINY.copy()
     args[1] = "3"
-    with pytest.raises(SystemExit, match="latent width"):
-        main_mlp.main(parse(*args, "--save-dir", str(tmp_path), "--resume-training"))
+    with pytest.raises(SystemExit, match="checkpoint was trained with --n 2, this run has --n 3"):
+        main_mlp.main(parse(*args, "--save-dir", str(tmp_path), "--only-supervised", "--resume-training"))
 
 
 def test_seed_listing_flags_and_defaults():
@@ -152,5 +178,6 @@ def test_seed_listing_flags_and_defaults():
 
 def test_resume_with_another_model_is_refused(tmp_path):
     main_mlp.main(parse(*TINY, "--save-dir", str(tmp_path), "--only-supervised"))
-    with pytest.raises(SystemExit, match="does not fit these flags"):
-        main_mlp.main(parse(*TINY, "--save-dir", str(tmp_path), "--resume-training", "--box-norm"))
+    with pytest.raises(SystemExit, match="trained with no --box-norm, this run has --box-norm"):
+        main_mlp.main(parse(*TINY, "--save-dir", str(tmp_path), "--only-supervised", "--resume-training",
+                            "--box-norm"))

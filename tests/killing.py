@@ -1,0 +1,43 @@
+"""Run a script in a subprocess, SIGKILL it at a given moment, resume it: for the resume tests."""
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+def run(argv: list[str], timeout: float = 240) -> subprocess.CompletedProcess:
+    """`python <argv>` in the repository, one thread; raises with its stderr when it fails."""
+    result = subprocess.run([sys.executable, *map(str, argv)], cwd=REPO, capture_output=True, text=True,
+                            timeout=timeout, env=ENV)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result
+
+
+def data_rows(path: Path) -> int:
+    try:
+        return max(0, len(path.read_text().splitlines()) - 1)
+    except FileNotFoundError:
+        return 0
+
+
+def kill_after_rows(argv: list[str], metrics: Path, rows: int, timeout: float = 240) -> None:
+    """Start `python <argv>`, SIGKILL it once `metrics` holds `rows` data rows; it must not have finished."""
+    proc = subprocess.Popen([sys.executable, *map(str, argv)], cwd=REPO, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, env=ENV)
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None and data_rows(metrics) < rows and time.monotonic() < deadline:
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait() == -signal.SIGKILL, f"the run ended before it was killed: {proc.stderr.read()[-2000:]}"
+
+
+def rows_without_time(path: Path) -> list[dict]:
+    """metrics.csv without its wall-clock column."""
+    with open(path, newline="") as f:
+        return [{k: v for k, v in row.items() if k != "elapsed_s"} for row in csv.DictReader(f)]
