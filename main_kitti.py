@@ -2,32 +2,35 @@
 
 Trains the convolutional encoder with LpSimCLRLoss on frame pairs (t, t+k), then scores it with the
 SlowVAE-protocol MCC. Layout of a run (seed s, experiment dir E, default "<dataset>_<max_delta_t>/<p>_<box_norm>"):
-    <output-dir>/E/s/args.json, log.csv, evaluation_<ckpt-name>.json
-    <ckpt-dir>/E/s/last (+ one per 50 000 iterations)        <log-dir>/E/s/ (TensorBoard, --use-writer)
-    <output-dir>/E/summary.json                               (--random-seeds / --random-search)
+    <output-dir>/E/s/args.json, metrics.csv, checkpoint.pt, final_scores.json    (the run folder; --resume)
+    <output-dir>/E/s/evaluation_<ckpt-name>.json                                (--evaluate)
+    <ckpt-dir>/E/s/last (+ one per 50 000 iterations): model files   <log-dir>/E/s/ (TensorBoard, --use-writer)
+    <output-dir>/E/summary.json                                                 (--random-seeds / --random-search)
 """
 from __future__ import annotations
 
 import argparse
 import copy
-import csv
 import json
 import os
 
 import numpy as np
 import torch
 
-from kitti_masks.dataset import KittiFormatError, KittiMasks, get_data_loader
+import training_loop
+from kitti_masks.dataset import KittiFormatError, KittiMasks
 from kitti_masks.evaluation import evaluate_encoder
 from kitti_masks.model import get_conv_encoder
-from kitti_masks.solver import Solver
-from losses import LpSimCLRLoss
-from training_utils import CheckpointError, CsvLogger, die, select_device, set_seed
+from kitti_masks.solver import KittiTask
+from training_loop import RunFolder, Schedule
+from training_utils import CheckpointError, die, load_weights, select_device, set_seed
 
 DATASETS = ("kittimasks",)
 PLACEHOLDER_DATASETS = ("dsprites", "cars3d", "smallnorb", "shapes3d", "mpi3d", "natural")
 N_FACTORS = 3
 NO_EFFECT = "SlowVAE only: recorded in args.json, no effect on the contrastive model."
+RESUME_FREE = ("resume", "evaluate", "specify", "random_search", "random_seeds", "num_runs", "output_dir", "log_dir",
+               "ckpt_dir", "data_dir", "num_workers", "use_writer", "ckpt_name", "verbose", "cuda")
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -38,24 +41,14 @@ def get_args_parser() -> argparse.ArgumentParser:
     add("--p", type=int, default=1, help="Exponent of the Lp model (1 = Laplace conditional, the paper's setting).")
     add("--experiment-dir", type=str, default="", help="specify path; default <dataset>_<max-delta-t>/<p>_<box-norm>")
     add("--evaluate", action="store_true", help="evaluate instead of train: score <ckpt-dir>/E/<seed>/<ckpt-name>")
-    add("--specify", type=str, default="",
-        help="SlowVAE only: picked a subset of metrics; only the MCC exists here, so no effect")
     add("--random-search", action="store_true",
         help="like --random-seeds, and also draws --beta/--gamma/--rate-prior as SlowVAE did (recorded only)")
     add("--random-seeds", action="store_true",
         help="run --num_runs seeds drawn from --seed and write summary.json (mean ± std of the MCC)")
     add("--seed", type=int, default=2, help="random seed")
-    add("--beta", type=float, default=1, help=f"weight for kl to normal. {NO_EFFECT}")
-    add("--gamma", type=float, default=10, help=f"weight for kl to laplace. {NO_EFFECT}")
-    add("--rate-prior", type=float, default=6, help=f"rate of the prior laplace. {NO_EFFECT}")
-    add("--data-distribution", type=str, default="laplace", help=f"(laplace, uniform). {NO_EFFECT}")
-    add("--rate-data", type=float, default=1, help=f"rate of the data laplace (-1 = rand). {NO_EFFECT}")
-    add("--data-k", type=int, default=-1, help=f"k for data uniform (-1 = rand). {NO_EFFECT}")
-    add("--betavae", action="store_true", help=f"standard betavae training (gamma=0). {NO_EFFECT}")
-    add("--search-beta", action="store_true", help=f"random search over beta. {NO_EFFECT}")
-    add("--output-dir", type=str, default="outputs", help="output directory")
+    add("--output-dir", type=str, default="outputs", help="output directory: run folders <output-dir>/E/<seed>")
     add("--log-dir", type=str, default="logs", help="log directory (TensorBoard, with --use-writer)")
-    add("--ckpt-dir", type=str, default="checkpoints", help="checkpoint directory")
+    add("--ckpt-dir", type=str, default="checkpoints", help="directory of the model files 'last' and '<iteration>'")
     add("--data-dir", type=str, default="./data/kitti/", help="folder holding kitti_peds_v2.pickle")
     add("--max-iter", type=float, default=300000, help="maximum training iteration (recommended 300000)")
     add("--dataset", type=str, default="kittimasks",
@@ -68,15 +61,29 @@ def get_args_parser() -> argparse.ArgumentParser:
     add("--lr", type=float, default=1e-4, help="learning rate (recommended 1e-4)")
     add("--beta1", type=float, default=0.9, help="Adam optimizer beta1")
     add("--beta2", type=float, default=0.999, help="Adam optimizer beta2")
-    add("--ckpt-name", type=str, default="last", help="checkpoint to resume from or to evaluate")
-    add("--log-step", type=int, default=1000, help="iterations between rows of log.csv (mean loss)")
-    add("--save-step", type=int, default=10000, help="iterations between saves of the 'last' checkpoint")
+    add("--ckpt-name", type=str, default="last",
+        help="model file in <ckpt-dir>/E/<seed> to evaluate (ours, or the original's checkpoints)")
+    add("--log-step", type=int, default=1000, help="iterations between scores and rows of metrics.csv")
+    add("--save-step", type=int, default=10000, help="iterations between saves of checkpoint.pt and 'last'")
     add("--kitti-max-delta-t", type=int, default=1,
         help="max t difference between frames sampled from kitti data loader (recommended 1)")
-    add("--natural-discrete", action="store_true", help=f"discretize natural sprites. {NO_EFFECT}")
     add("--verbose", action="store_true", help="for evaluation: also print the matched correlation matrix")
     add("--cuda", action="store_true", help="train on the GPU when one is present")
     add("--num_runs", type=int, default=10, help="when searching over seeds, do 10")
+    add("--resume", action="store_true",
+        help="continue <output-dir>/E/<seed>/checkpoint.pt (without it, a run starts afresh)")
+    compat = parser.add_argument_group("accepted for compatibility", NO_EFFECT)
+    compat.add_argument("--specify", type=str, default="",
+                        help="SlowVAE only: picked a subset of metrics; only the MCC exists here, so no effect")
+    compat.add_argument("--beta", type=float, default=1, help=f"weight for kl to normal. {NO_EFFECT}")
+    compat.add_argument("--gamma", type=float, default=10, help=f"weight for kl to laplace. {NO_EFFECT}")
+    compat.add_argument("--rate-prior", type=float, default=6, help=f"rate of the prior laplace. {NO_EFFECT}")
+    compat.add_argument("--data-distribution", type=str, default="laplace", help=f"(laplace, uniform). {NO_EFFECT}")
+    compat.add_argument("--rate-data", type=float, default=1, help=f"rate of the data laplace (-1 = rand). {NO_EFFECT}")
+    compat.add_argument("--data-k", type=int, default=-1, help=f"k for data uniform (-1 = rand). {NO_EFFECT}")
+    compat.add_argument("--betavae", action="store_true", help=f"standard betavae training (gamma=0). {NO_EFFECT}")
+    compat.add_argument("--search-beta", action="store_true", help=f"random search over beta. {NO_EFFECT}")
+    compat.add_argument("--natural-discrete", action="store_true", help=f"discretize natural sprites. {NO_EFFECT}")
     return parser
 
 
@@ -131,21 +138,6 @@ def write_json(obj: dict, path: str) -> None:
         json.dump(obj, f, indent=2)
 
 
-def make_solver(args: argparse.Namespace, device: torch.device, ckpt_dir: str) -> Solver:
-    encoder = get_conv_encoder(args.z_dim, n_channels=1, box_norm=bool(args.box_norm)).to(device)
-    optimizer = torch.optim.Adam(encoder.parameters(), lr=args.lr, betas=(args.beta1, args.beta2))
-    loss_fn = LpSimCLRLoss(p=args.p, tau=1.0, simclr_compatibility_mode=True)
-    return Solver(encoder, optimizer, loss_fn, device, ckpt_dir)
-
-
-def load_solver(solver: Solver, path: str, with_training_state: bool = True) -> None:
-    """`Solver.load`; a missing, corrupt, refused or mismatched checkpoint is a one-line error."""
-    try:
-        solver.load(path, with_training_state)
-    except CheckpointError as e:
-        die(str(e))
-
-
 def load_dataset(args: argparse.Namespace) -> KittiMasks:
     """KITTI Masks from --data-dir; a missing, malformed or refused pickle is a one-line error."""
     try:
@@ -154,56 +146,65 @@ def load_dataset(args: argparse.Namespace) -> KittiMasks:
         die(str(e))
 
 
-def rows_until(log_path: str, iteration: int) -> int:
-    """Rows of an existing log.csv logged at or before `iteration`: what a resumed run keeps."""
-    if not os.path.exists(log_path):
-        return 0
-    with open(log_path, newline="") as f:
-        return sum(int(row["step"]) <= iteration for row in csv.DictReader(f))
+def tensorboard(args: argparse.Namespace, log_dir: str):
+    """A metrics-row callback writing TensorBoard scalars (--use-writer), else None."""
+    if not args.use_writer:
+        return None
+    from torch.utils.tensorboard import SummaryWriter  # imported lazily: slow, and only needed here
+    writer = SummaryWriter(log_dir)
+    writer.add_text("args", json.dumps(vars(args)))
+
+    def write(row: dict) -> None:
+        for key in ("loss", "r2", "mcc"):
+            writer.add_scalar(key, row[key], row["step"])
+        writer.flush()
+    return write
 
 
-def train(args: argparse.Namespace, solver: Solver, dataset: KittiMasks, out_dir: str, log_dir: str) -> None:
-    """Resume from <ckpt-dir>/E/<seed>/<ckpt-name> when present, then train to --max-iter."""
-    resume_path = os.path.join(solver.ckpt_dir, args.ckpt_name)
-    if os.path.exists(resume_path):
-        load_solver(solver, resume_path)
-        print(f"resumed from {resume_path} at iteration {solver.iteration}")
-    log_path = os.path.join(out_dir, "log.csv")
-    logger = CsvLogger(log_path, ["step", "loss"], resume_rows=rows_until(log_path, solver.iteration))
-    writer = None
-    if args.use_writer:
-        from torch.utils.tensorboard import SummaryWriter  # imported lazily: slow, and only needed here
-        writer = SummaryWriter(log_dir)
-        writer.add_text("args", json.dumps(vars(args)))
-
-    def log(step: int, loss: float) -> None:
-        logger.log({"step": step, "loss": f"{loss:.6f}"})
-        if writer:
-            writer.add_scalar("loss", loss, step)
-
-    loader = get_data_loader(dataset, args.batch_size, args.num_workers, pin_memory=solver.device.type == "cuda")
-    if len(loader) == 0:
+def train(args: argparse.Namespace, encoder: torch.nn.Module, dataset: KittiMasks, device: torch.device,
+          out_dir: str, ckpt_dir: str, log_dir: str) -> dict:
+    """Train to --max-iter in the run folder `out_dir` (from its checkpoint with --resume); final scores."""
+    checkpoint = os.path.join(out_dir, "checkpoint.pt")
+    ckpt = None
+    if args.resume:
+        ckpt = training_loop.read_resume_checkpoint(checkpoint)
+        training_loop.check_same_flags(ckpt["args"], vars(args), training_loop.flag_names(get_args_parser()),
+                                       RESUME_FREE)
+        print(f"resuming {checkpoint} at iteration {ckpt['step'] - 1}")
+    elif os.path.exists(checkpoint):
+        print(f"{checkpoint} exists: starting afresh (--resume continues it)")
+    if len(dataset) < args.batch_size // 2:
         die(f"the dataset has {len(dataset)} pairs, fewer than one batch of {args.batch_size // 2} pairs")
-    solver.train(loader, int(args.max_iter), args.log_step, args.save_step, log)
-    if writer:
-        writer.close()
+    folder = RunFolder(out_dir, args, training_loop.COLUMNS, ckpt, device)
+    optimizer = torch.optim.Adam(encoder.parameters(), lr=args.lr, betas=(args.beta1, args.beta2))
+    task = KittiTask(encoder, dataset, args, device, ckpt_dir, tensorboard(args, log_dir))
+    schedule = Schedule(int(args.max_iter) + 1, args.log_step, args.save_step, first_update=1,
+                        loss_window=args.log_step)
+    final = training_loop.fit(task, optimizer, schedule, folder, ckpt)
+    folder.write_final_scores(final)
+    return final
 
 
 def run(args: argparse.Namespace, dataset: KittiMasks, device: torch.device) -> dict:
-    """Train (unless --evaluate) and evaluate one seed; returns the evaluation written to the run dir."""
+    """Train (unless --evaluate) and evaluate one seed; returns its scores."""
     rel = os.path.join(experiment_dir(args), str(args.seed))
     out_dir, ckpt_dir, log_dir = (os.path.join(root, rel) for root in (args.output_dir, args.ckpt_dir, args.log_dir))
     set_seed(args.seed)
-    solver = make_solver(args, device, ckpt_dir)
-    if args.evaluate:
-        load_solver(solver, os.path.join(ckpt_dir, args.ckpt_name), with_training_state=False)
-    else:
-        write_json(vars(args), os.path.join(out_dir, "args.json"))
-        train(args, solver, dataset, out_dir, log_dir)
-    result = {"seed": args.seed, "checkpoint": args.ckpt_name, "iteration": solver.iteration,
-              **evaluate_encoder(solver.encoder, dataset, device, seed=args.seed)}
-    write_json(result, os.path.join(out_dir, f"evaluation_{args.ckpt_name}.json"))
-    print(f"seed {args.seed}: MCC {result['mcc']:.4f} at iteration {solver.iteration} ({result['n_samples']} samples)")
+    encoder = get_conv_encoder(args.z_dim, n_channels=1, box_norm=bool(args.box_norm)).to(device)
+    try:
+        if args.evaluate:
+            iteration = load_weights(encoder, os.path.join(ckpt_dir, args.ckpt_name))
+            result = {"seed": args.seed, "checkpoint": args.ckpt_name, "iteration": iteration,
+                      **evaluate_encoder(encoder, dataset, device, seed=args.seed)}
+            write_json(result, os.path.join(out_dir, f"evaluation_{args.ckpt_name}.json"))
+        else:
+            iteration = int(args.max_iter)
+            result = {"seed": args.seed, "iteration": iteration,
+                      **train(args, encoder, dataset, device, out_dir, ckpt_dir, log_dir)}
+    except CheckpointError as e:
+        die(str(e))
+    print(f"seed {args.seed}: MCC {result['mcc']:.4f} R² {result['r2']:.4f} at iteration {iteration} "
+          f"({result['n_samples']} samples)")
     if args.verbose:
         print("matched Spearman correlations (rows: " + ", ".join(result["factors"]) + ", noise):")
         print(np.array2string(np.array(result["corr_matrix"]), precision=3, suppress_small=True))

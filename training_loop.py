@@ -61,6 +61,9 @@ class Task:
         """Text appended to a printed log line."""
         return ""
 
+    def on_log(self, row: dict) -> None:
+        """Called with each metrics row (e.g. for TensorBoard)."""
+
     def save_snapshot(self, step: int, final: bool) -> None:
         """The script's own model files (e.g. --save-every), after each step and at the end."""
 
@@ -234,6 +237,7 @@ def log(task: Task, step: int, losses: list[float], scores: dict, elapsed: float
     bar.write(f"{task.label}step {step}: loss {loss:.4f} mean loss {mean_loss:.4f} R² {scores['r2']:.4f} "
               f"MCC {scores['mcc']:.4f}{task.describe(scores)}")
     bar.set_postfix(loss=f"{mean_loss:.4f}", r2=f"{scores['r2']:.3f}", mcc=f"{scores['mcc']:.3f}")
+    row = {"step": step, "loss": loss, "mean_loss": mean_loss, "elapsed_s": round(elapsed, 2), **scores}
+    task.on_log(row)
     if folder:
-        folder.logger.log({"step": step, "loss": loss, "mean_loss": mean_loss, "elapsed_s": round(elapsed, 2),
-                           **scores})
+        folder.logger.log(row)

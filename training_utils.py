@@ -89,6 +89,50 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
                               f"so it is not loaded ({reason})") from None
 
 
+def fit_state_dict(state: dict, model: torch.nn.Module) -> dict:
+    """`state` as `model.load_state_dict` wants it, also when laid out as the original writes it
+    (github.com/brendel-group/cl-ica): "module." (DataParallel) and "encoder." (KITTI's BetaVAE_H)
+    prefixes dropped, SoftclipLayer's `max_abs_bound` named `b`, RescaleLayer's radius of shape (1,)
+    reshaped; where the names still differ, tensors are paired in order (both are in registration
+    order). Entries the original never saved (fixed radii and bounds, the radius of the 3DIdent periodic
+    sphere) keep the model's values. Raises CheckpointError when the tensors do not fit."""
+    target = model.state_dict()
+    renamed = {}
+    for key, value in state.items():
+        parts = key.removeprefix("module.").removeprefix("encoder.").split(".")
+        renamed[".".join(parts[:-1] + ["b" if parts[-1] == "max_abs_bound" else parts[-1]])] = value
+    if not set(renamed) <= set(target):
+        if len(renamed) > len(target):
+            raise CheckpointError(f"the checkpoint holds {len(renamed)} tensors, this model {len(target)}")
+        renamed = dict(zip(target, renamed.values()))
+    for key, value in renamed.items():
+        if value.numel() != target[key].numel():
+            raise CheckpointError(f"{key} has shape {tuple(value.shape)} in the checkpoint, "
+                                  f"{tuple(target[key].shape)} in this model")
+    missing = [key for key in target if key not in renamed and key.rsplit(".", 1)[-1] not in ("r", "b")]
+    if missing:
+        raise CheckpointError(f"the checkpoint lacks {missing[0]} (and {len(missing) - 1} more)")
+    return {**target, **{key: value.reshape(target[key].shape) for key, value in renamed.items()}}
+
+
+def load_weights(model: torch.nn.Module, path: str | os.PathLike) -> int | None:
+    """Load the weights of a checkpoint of ours ({"model": ...}), of the original's KITTI solver
+    ({"iter", "model_states": {"net": ...}}) or a state dict as the original's main_mlp (g.pth,
+    sup_f.pth, unsup_f.pth) and main_3dident write it; returns the step it was saved at (None if unknown).
+    Raises CheckpointError for a missing, corrupt, refused or mismatched file."""
+    ckpt = load_checkpoint(path)
+    if not isinstance(ckpt, dict):
+        raise CheckpointError(f"{path} holds no weights")
+    state = ckpt.get("model") or ckpt.get("model_states", {}).get("net") or ckpt
+    if not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"{path} holds no weights")
+    try:
+        model.load_state_dict(fit_state_dict(state, model))
+    except (CheckpointError, RuntimeError) as e:
+        raise CheckpointError(f"checkpoint {path} does not fit this model: {str(e).splitlines()[0]}") from None
+    return ckpt.get("step", ckpt.get("iter"))
+
+
 def load_error_reason(message: str) -> str:
     """A `torch.load` error message in one line: the weights-only unpickler's own reason, without the
     advice around it (to load unsafely, or to allow-list what it refused), else the whole message."""

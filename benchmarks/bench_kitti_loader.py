@@ -14,10 +14,9 @@ import time
 
 import torch
 
-from kitti_masks.dataset import KittiMasks, get_data_loader
+from kitti_masks.dataset import KittiMasks, pair_batches
 from kitti_masks.model import get_conv_encoder
-from kitti_masks.solver import Solver, endless
-from losses import LpSimCLRLoss
+from kitti_masks.solver import contrastive_loss
 from tools.kitti_masks.make_synthetic import make_dataset
 
 
@@ -47,15 +46,19 @@ def main() -> None:
     print(f"generator: {n_frames} frames in {generator_s:.2f} s = {n_frames / generator_s:.0f} frames/s")
 
     dataset = KittiMasks(data["pedestrians"], data["pedestrians_latents"])
-    batches = endless(get_data_loader(dataset, args.batch_size, num_workers=0))
+    batches = pair_batches(dataset, args.batch_size, num_workers=0, seed=0)
     batch_s = seconds_per_call(lambda: next(batches), args.n_batches)
     print(f"loader: {batch_s * 1e3:.2f} ms per batch of {args.batch_size} = {args.batch_size / batch_s:.0f} images/s")
 
     encoder = get_conv_encoder(10, box_norm=True)
-    solver = Solver(encoder, torch.optim.Adam(encoder.parameters(), lr=1e-4),
-                    LpSimCLRLoss(p=1, simclr_compatibility_mode=True), torch.device("cpu"), ckpt_dir="")
+    optimizer = torch.optim.Adam(encoder.parameters(), lr=1e-4)
     images = next(batches)[0]
-    step_s = seconds_per_call(lambda: solver.step(images), args.n_steps)
+
+    def step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        contrastive_loss(encoder, images, p=1).backward()
+        optimizer.step()
+    step_s = seconds_per_call(step, args.n_steps)
     print(f"training step (CPU, {args.threads} thread(s)): {step_s * 1e3:.1f} ms per batch of {args.batch_size}")
     print(f"ratio step / loader: {step_s / batch_s:.1f} (target ≥ 10)")
 

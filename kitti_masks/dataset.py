@@ -9,13 +9,17 @@ n pairs interleaves them: [x_t^0, x_t+k^0, x_t^1, x_t+k^1, …], 2n images.
 from __future__ import annotations
 
 import codecs
+import itertools
 import os
 import pickle
+from collections.abc import Iterator
 
 import numpy as np
 import torch
 from numpy.core.multiarray import _reconstruct  # importable without warning in numpy 1 and 2 (old pickles)
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from training_loop import stream_seed
 
 try:  # numpy >= 2
     from numpy._core.numeric import _frombuffer
@@ -115,10 +119,28 @@ class KittiMasks(Dataset):
         """Frames at global indices, float {0,1}, shape (..., 1, 64, 64)."""
         return self.frames[frame_index].unsqueeze(-3).float()
 
-    def __getitem__(self, index: int) -> Pair:
+    def __getitem__(self, item: int | tuple[int, int]) -> Pair:
+        """Pair `item`, or (index, k) from `PairSampler`: the frame gap k given instead of drawn."""
+        index, gap = item if isinstance(item, tuple) else (item, torch.randint(1, self.max_delta_t + 1, ()))
         start = self.starts[index]
-        end = torch.minimum(start + torch.randint(1, self.max_delta_t + 1, ()), self.last[index])
+        end = torch.minimum(start + gap, self.last[index])
         return self.images(start), self.images(end), self.latents[start], self.latents[end]
+
+
+class PairSampler(Sampler):
+    """Endless (index, k) items: epoch e is a permutation of the pairs with gaps k, both drawn from a
+    generator seeded by (seed, e), so the stream is the same whatever the workers, and it can start at
+    any item `start` (a resumed run continues the data order of the interrupted one)."""
+
+    def __init__(self, dataset: KittiMasks, seed: int, start: int = 0):
+        self.n, self.max_delta_t, self.seed, self.start = len(dataset), dataset.max_delta_t, seed, start
+
+    def __iter__(self):
+        for epoch in itertools.count(self.start // self.n):
+            g = torch.Generator().manual_seed(stream_seed(self.seed, epoch))
+            order, gaps = torch.randperm(self.n, generator=g), torch.randint(1, self.max_delta_t + 1, (self.n,), generator=g)
+            first = self.start % self.n if epoch == self.start // self.n else 0
+            yield from zip(order[first:].tolist(), gaps[first:].tolist())
 
 
 def interleave(first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
@@ -130,6 +152,14 @@ def collate_pairs(items: list[Pair]) -> tuple[torch.Tensor, torch.Tensor]:
     """A batch of pairs → (images (2n, 1, 64, 64), latents (2n, 3)), pairs interleaved."""
     x1, x2, z1, z2 = (torch.stack(part) for part in zip(*items))
     return interleave(x1, x2), interleave(z1, z2)
+
+
+def pair_batches(dataset: KittiMasks, batch_size: int, num_workers: int, seed: int, start: int = 0,
+                 pin_memory: bool = False) -> Iterator:
+    """Endless batches of `batch_size` images (`PairSampler`'s pairs, interleaved) from batch `start` on."""
+    pairs = batch_size // 2
+    return iter(DataLoader(dataset, batch_size=pairs, sampler=PairSampler(dataset, seed, start * pairs),
+                           num_workers=num_workers, pin_memory=pin_memory, collate_fn=collate_pairs))
 
 
 def get_data_loader(dataset: KittiMasks, batch_size: int, num_workers: int, pin_memory: bool = False) -> DataLoader:

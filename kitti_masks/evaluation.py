@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from disentanglement_utils import permutation_disentanglement
+from disentanglement_utils import linear_disentanglement, permutation_disentanglement
 from kitti_masks.dataset import LATENT_NAMES, KittiMasks
 
 N_EVAL_SAMPLES = 10_000
@@ -55,10 +55,13 @@ def slowvae_mcc(latents: np.ndarray, codes: np.ndarray, rng: np.random.Generator
 
 def evaluate_encoder(encoder: nn.Module, dataset: KittiMasks, device: torch.device, seed: int,
                      n_samples: int = N_EVAL_SAMPLES) -> dict:
-    """slowvae_mcc on min(n_samples, len(dataset)) pairs drawn without replacement (seeded)."""
+    """slowvae_mcc, and the R² of a linear fit code → latents (fitted on one half, scored on the other), on
+    min(n_samples, len(dataset)) pairs drawn without replacement (seeded)."""
     rng = np.random.default_rng(seed)
     items = rng.choice(len(dataset), size=min(n_samples, len(dataset)), replace=False)
     frames = dataset.starts[torch.from_numpy(items)]
     codes = encode_frames(encoder, dataset, frames, device)
-    result = slowvae_mcc(dataset.latents[frames].double().numpy(), codes, rng)
-    return {**result, "factors": list(LATENT_NAMES), "n_samples": len(items)}
+    latents = dataset.latents[frames].double().numpy()
+    result = slowvae_mcc(latents, codes, rng)
+    (r2, _), _ = linear_disentanglement(latents, codes, mode="r2", train_test_split=True)
+    return {**result, "r2": float(r2), "factors": list(LATENT_NAMES), "n_samples": len(items)}

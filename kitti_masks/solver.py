@@ -1,91 +1,72 @@
-"""Contrastive training of the KITTI Masks encoder, with resumable checkpoints (the paper's KITTI Masks experiment).
+"""What KITTI Masks brings to the shared training loop (paper §5.2; the original's kitti_masks/solver.py):
+frame-pair batches, the contrastive loss of a batch, the SlowVAE-protocol scores, the model files.
 
 One step encodes an interleaved batch of pairs, takes the even rows as anchors f(x_t), the odd rows
-as positives f(x_t+k) and the anchors rolled by one as negatives, and minimises LpSimCLRLoss.
+as positives f(x_t+k) and the anchors rolled by one as negatives, and minimises the Lp InfoNCE (τ = 1).
 """
 from __future__ import annotations
 
-import itertools
+import argparse
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 
 import torch
 from torch import nn
-from tqdm import tqdm
 
-from losses import CLLoss
-from training_utils import CheckpointError, atomic_save, get_rng_state, load_checkpoint, set_rng_state
+import losses
+from kitti_masks.dataset import KittiMasks, pair_batches
+from kitti_masks.evaluation import evaluate_encoder
+from training_loop import Stream, Task
+from training_utils import atomic_save
 
-KEEP_EVERY = 50_000  # besides "last", keep a checkpoint named by the iteration every KEEP_EVERY steps
+KEEP_EVERY = 50_000  # besides "last", keep a model file named by the iteration every KEEP_EVERY steps
 
 
-def contrastive_loss(encoder: nn.Module, loss_fn: CLLoss, images: torch.Tensor) -> torch.Tensor:
+def contrastive_loss(encoder: nn.Module, images: torch.Tensor, p: float) -> torch.Tensor:
     """Mean loss of a batch [x_t^0, x_t+k^0, x_t^1, …]; negatives of anchor i: every rolled anchor."""
     codes = encoder(images)
     anchors, positives = codes[::2], codes[1::2]
-    loss, _, _ = loss_fn(None, None, None, anchors, positives, torch.roll(anchors, 1, 0))
-    return loss
+    return losses.info_nce(anchors, positives, torch.roll(anchors, 1, 0), p, tau=1.0).mean()
 
 
-def endless(loader: Iterable) -> Iterator:
-    """The loader's batches, epoch after epoch."""
-    while True:
-        yield from loader
+class KittiTask(Task):
+    """The encoder trained on `PairSampler`'s stream; scores every log step; "last" (every --save-step
+    and at the end) and "<iteration>" model files in `ckpt_dir` for --evaluate."""
 
+    def __init__(self, encoder: nn.Module, dataset: KittiMasks, args: argparse.Namespace, device: torch.device,
+                 ckpt_dir: str, on_log: Callable[[dict], None] | None = None):
+        self.model, self.dataset, self.args, self.device, self.ckpt_dir = encoder, dataset, args, device, ckpt_dir
+        self.stream = Stream(lambda position: pair_batches(dataset, args.batch_size, args.num_workers, args.seed,
+                                                           position, pin_memory=device.type == "cuda"))
+        self.log_hook = on_log
 
-class Solver:
-    """Encoder, optimiser and iteration count, saved to and resumed from `ckpt_dir`."""
+    def next_batch(self) -> torch.Tensor:
+        images, _ = next(self.stream)
+        return images.to(self.device, non_blocking=True)
 
-    def __init__(self, encoder: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: CLLoss,
-                 device: torch.device, ckpt_dir: str):
-        self.encoder, self.optimizer, self.loss_fn = encoder, optimizer, loss_fn
-        self.device, self.ckpt_dir = device, ckpt_dir
-        self.iteration = 0
+    def loss(self, images: torch.Tensor) -> torch.Tensor:
+        return contrastive_loss(self.model, images, self.args.p)
 
-    def save(self, name: str) -> None:
-        state = {"iteration": self.iteration, "model": self.encoder.state_dict(),
-                 "optimizer": self.optimizer.state_dict(), "rng": get_rng_state()}
-        atomic_save(state, os.path.join(self.ckpt_dir, name))
+    def evaluate(self) -> dict:
+        result = evaluate_encoder(self.model, self.dataset, self.device, seed=self.args.seed)
+        return {"r2": result["r2"], "mcc": result["mcc"]}
 
-    def load(self, path: str, with_training_state: bool = True) -> None:
-        """Restore the encoder (and, for resuming, optimiser, iteration and RNG state) from `path` through
-        the safe loader; raises CheckpointError for a missing, corrupt, refused or mismatched checkpoint."""
-        state = load_checkpoint(path, map_location=self.device)
-        try:
-            self.encoder.load_state_dict(state["model"])
-        except (KeyError, RuntimeError) as e:
-            raise CheckpointError(f"checkpoint {path} does not fit this encoder (check --z-dim and --box-norm): "
-                                  f"{str(e).splitlines()[0]}") from None
-        self.iteration = state["iteration"]
-        if with_training_state:
-            self.optimizer.load_state_dict(state["optimizer"])
-            set_rng_state(state["rng"])
+    def final_scores(self) -> dict:
+        return evaluate_encoder(self.model, self.dataset, self.device, seed=self.args.seed)
 
-    def step(self, images: torch.Tensor) -> torch.Tensor:
-        """One Adam step on a batch; returns the detached loss (no device sync)."""
-        loss = contrastive_loss(self.encoder, self.loss_fn, images.to(self.device, non_blocking=True))
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
-        return loss.detach()
+    def state_dict(self) -> dict:
+        return {"batches": self.stream.position}
 
-    def train(self, loader: Iterable, max_iter: int, log_step: int, save_step: int,
-              log_fn: Callable[[int, float], None]) -> None:
-        """Train until `max_iter`; every `log_step` pass the mean loss since the last log to `log_fn`;
-        save "last" every `save_step` and at the end, and "<iteration>" every KEEP_EVERY."""
-        self.encoder.train()
-        running, count = torch.zeros((), device=self.device), 0
-        with tqdm(total=max_iter, initial=self.iteration, desc="train", unit="it", mininterval=1.0) as bar:
-            for images, _ in itertools.islice(endless(loader), max(0, max_iter - self.iteration)):
-                running, count = running + self.step(images), count + 1
-                self.iteration += 1
-                bar.update()
-                if self.iteration % log_step == 0:
-                    mean_loss = running.item() / count
-                    log_fn(self.iteration, mean_loss)
-                    bar.set_postfix(loss=f"{mean_loss:.4f}")
-                    running, count = torch.zeros((), device=self.device), 0
-                if self.iteration % save_step == 0 or self.iteration == max_iter:
-                    self.save("last")
-                if self.iteration % KEEP_EVERY == 0:
-                    self.save(str(self.iteration))
+    def load_state_dict(self, state: dict) -> None:
+        self.stream.seek(state["batches"])
+
+    def on_log(self, row: dict) -> None:
+        if self.log_hook:
+            self.log_hook(row)
+
+    def save_snapshot(self, step: int, final: bool) -> None:
+        names = (["last"] if final or (step and step % self.args.save_step == 0) else [])
+        names += [str(step)] if step and step % KEEP_EVERY == 0 else []
+        for name in names:
+            atomic_save({"model": self.model.state_dict(), "step": step, "args": vars(self.args)},
+                        os.path.join(self.ckpt_dir, name))

@@ -13,6 +13,7 @@ import torch
 
 import main_kitti
 from kitti_masks.dataset import FILE_NAME
+from tests import killing
 from tools.kitti_masks.make_synthetic import WalkConfig, write_synthetic
 
 REPO = Path(__file__).resolve().parents[1]
@@ -27,7 +28,7 @@ SEED_DEFAULTS = {
     "--batch-size": 64, "--num-workers": 2, "--image-size": 64, "--use-writer": False, "--z-dim": 10, "--lr": 1e-4,
     "--beta1": 0.9, "--beta2": 0.999, "--ckpt-name": "last", "--log-step": 1000, "--save-step": 10000,
     "--kitti-max-delta-t": 1, "--natural-discrete": False, "--verbose": False, "--cuda": False, "--num_runs": 10,
-    "--data-dir": "./data/kitti/"}
+    "--data-dir": "./data/kitti/", "--resume": False}
 SLOWVAE_ONLY = ("--beta", "--gamma", "--rate-prior", "--data-distribution", "--rate-data", "--data-k", "--betavae",
                 "--search-beta", "--natural-discrete")
 
@@ -60,6 +61,8 @@ def test_flags_and_defaults_match_the_seed_listing():
     assert set(options) == set(SEED_DEFAULTS)
     for flag, default in SEED_DEFAULTS.items():
         assert options[flag].default == default, flag
+    compat, = [g for g in parser._action_groups if g.title == "accepted for compatibility"]
+    assert {a.option_strings[0] for a in compat._group_actions} == {*SLOWVAE_ONLY, "--specify"}
     for flag in SLOWVAE_ONLY:
         assert "no effect" in options[flag].help, flag
 
@@ -79,9 +82,11 @@ def test_train_writes_run_layout_then_evaluate_scores_the_checkpoint(run, tmp_pa
     trained, = run("--max-iter", "4")
     run_dir = tmp_path / "out" / "kittimasks_1" / "1_0" / "2"
     ckpt = tmp_path / "ckpt" / "kittimasks_1" / "1_0" / "2" / "last"
+    assert sorted(p.name for p in run_dir.iterdir()) == ["args.json", "checkpoint.pt", "final_scores.json",
+                                                         "metrics.csv"]
     assert json.loads((run_dir / "args.json").read_text())["max_iter"] == 4
-    assert [line.split(",")[0] for line in (run_dir / "log.csv").read_text().split()] == ["step", "2", "4"]
-    written = json.loads((run_dir / "evaluation_last.json").read_text())
+    assert [row["step"] for row in killing.rows_without_time(run_dir / "metrics.csv")] == ["0", "2", "4"]
+    written = json.loads((run_dir / "final_scores.json").read_text())
     assert written["mcc"] == trained["mcc"] and np.shape(written["corr_matrix"]) == (10, 10)
     checkpoint = ckpt.read_bytes()
     evaluated, = run("--evaluate", "--max-iter", "1000")
@@ -89,30 +94,55 @@ def test_train_writes_run_layout_then_evaluate_scores_the_checkpoint(run, tmp_pa
     assert evaluated["mcc"] == pytest.approx(trained["mcc"])
 
 
-def test_resume_continues_the_last_checkpoint(run, tmp_path, capsys):
-    ckpt = tmp_path / "ckpt" / "kittimasks_1" / "1_1" / "2" / "last"
-    run("--max-iter", "4", "--box-norm", "1")
-    assert torch.load(ckpt, weights_only=True)["iteration"] == 4
-    resumed, = run("--max-iter", "6", "--box-norm", "1")
-    assert "resumed from" in capsys.readouterr().out and resumed["iteration"] == 6
-    assert torch.load(ckpt, weights_only=True)["iteration"] == 6
-    log = (tmp_path / "out" / "kittimasks_1" / "1_1" / "2" / "log.csv").read_text().split()
-    assert [line.split(",")[0] for line in log] == ["step", "2", "4", "6"]
+TRAIN = ["--batch-size", "8", "--num-workers", "0", "--log-step", "2", "--save-step", "1", "--max-iter", "60"]
 
 
-def test_resume_with_another_log_step_keeps_the_rows_logged_before_the_checkpoint(run, tmp_path):
-    run("--max-iter", "4", "--box-norm", "1")
-    run("--max-iter", "8", "--box-norm", "1", "--log-step", "4")
-    log = (tmp_path / "out" / "kittimasks_1" / "1_1" / "2" / "log.csv").read_text().split()
-    assert [line.split(",")[0] for line in log] == ["step", "2", "4", "8"]
+@pytest.mark.parametrize("rows", [2, 12])
+def test_killed_run_resumes_to_the_same_result(data_dir, tmp_path, rows):
+    def argv(name: str) -> list:
+        return ["main_kitti.py", "--data-dir", data_dir, *TRAIN, "--output-dir", tmp_path / name / "out",
+                "--ckpt-dir", tmp_path / name / "ckpt"]
+    run_dir = Path("kittimasks_1") / "1_0" / "2"
+    killing.run(argv("full"))
+    cut = tmp_path / "cut" / "out" / run_dir
+    killing.kill_after_rows(argv("cut"), cut / "metrics.csv", rows)
+    killing.run([*argv("cut"), "--resume"])
+    full = tmp_path / "full" / "out" / run_dir
+    assert json.loads((cut / "final_scores.json").read_text()) == json.loads((full / "final_scores.json").read_text())
+    assert killing.rows_without_time(cut / "metrics.csv") == killing.rows_without_time(full / "metrics.csv")
+
+
+def test_resume_with_another_learning_rate_is_a_one_line_error(run, tmp_path, data_dir):
+    run("--max-iter", "2")
+    result = run_script(tmp_path, data_dir, "--max-iter", "2", "--log-step", "2", "--lr", "0.001", "--resume")
+    assert result.returncode != 0
+    assert result.stderr == "error: checkpoint was trained with --lr 0.0001, this run has --lr 0.001\n"
+
+
+def test_without_resume_an_existing_checkpoint_is_not_loaded(run, capsys):
+    first, = run("--max-iter", "2")
+    again, = run("--max-iter", "2")
+    assert "starting afresh" in capsys.readouterr().out and again["mcc"] == first["mcc"]
 
 
 def test_evaluate_without_or_with_a_mismatched_checkpoint_is_a_one_line_error(run):
     with pytest.raises(SystemExit, match="checkpoint not found"):
         run("--evaluate")
     run("--max-iter", "2")
-    with pytest.raises(SystemExit, match="does not fit this encoder"):
+    with pytest.raises(SystemExit, match="does not fit this model"):
         run("--evaluate", "--z-dim", "5")
+
+
+def test_evaluate_loads_the_original_checkpoint_format(run, tmp_path):
+    """{"iter", "model_states": {"net": BetaVAE_H state}}: the encoder under "encoder.", the box bound as
+    SoftclipLayer's max_abs_bound (github.com/brendel-group/cl-ica, kitti_masks/solver.py and model.py)."""
+    trained, = run("--max-iter", "2", "--box-norm", "1")
+    ours = torch.load(tmp_path / "ckpt" / "kittimasks_1" / "1_1" / "2" / "last", weights_only=True)["model"]
+    original = {"encoder." + k.replace("12.b", "12.max_abs_bound"): v for k, v in ours.items()}
+    path = tmp_path / "ckpt" / "kittimasks_1" / "1_1" / "2" / "original"
+    torch.save({"iter": 2, "model_states": {"net": original}, "optim_states": {"optim": {}}}, path)
+    evaluated, = run("--evaluate", "--box-norm", "1", "--ckpt-name", "original")
+    assert evaluated["iteration"] == 2 and evaluated["mcc"] == pytest.approx(trained["mcc"])
 
 
 def test_random_seeds_write_one_result_per_seed_and_a_summary(run, tmp_path):
@@ -120,7 +150,7 @@ def test_random_seeds_write_one_result_per_seed_and_a_summary(run, tmp_path):
     seeds = [r["seed"] for r in results]
     assert len(set(seeds)) == 2 and all(10**6 <= s < 10**7 for s in seeds)
     exp = tmp_path / "out" / "kittimasks_1" / "1_0"
-    mccs = [json.loads((exp / str(s) / "evaluation_last.json").read_text())["mcc"] for s in seeds]
+    mccs = [json.loads((exp / str(s) / "final_scores.json").read_text())["mcc"] for s in seeds]
     summary = json.loads((exp / "summary.json").read_text())
     assert summary["seeds"] == seeds and summary["mcc"] == mccs
     assert summary["mcc_mean"] == pytest.approx(np.mean(mccs)) and summary["mcc_std"] == pytest.approx(np.std(mccs))
@@ -138,7 +168,7 @@ def test_use_writer_writes_tensorboard_loss_scalars(run, tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     run("--max-iter", "4", "--use-writer")
     events = EventAccumulator(str(tmp_path / "logs" / "kittimasks_1" / "1_0" / "2")).Reload()
-    assert [e.step for e in events.Scalars("loss")] == [2, 4]
+    assert [e.step for e in events.Scalars("mcc")] == [0, 2, 4]
 
 
 def test_cuda_flag_says_which_device(run, capsys):
@@ -170,10 +200,11 @@ def test_pickle_that_would_run_code_is_a_one_line_error(tmp_path, code_payload):
     assert_refused(run_script(tmp_path, data_dir, "--max-iter", "2"), data_dir / FILE_NAME, marker)
 
 
-@pytest.mark.parametrize("mode", [[], ["--evaluate"]])
-def test_checkpoint_that_would_run_code_is_a_one_line_error(tmp_path, data_dir, code_payload, mode):
+@pytest.mark.parametrize("mode, path", [(["--resume"], "out/kittimasks_1/1_0/2/checkpoint.pt"),
+                                        (["--evaluate"], "ckpt/kittimasks_1/1_0/2/last")])
+def test_checkpoint_that_would_run_code_is_a_one_line_error(tmp_path, data_dir, code_payload, mode, path):
     payload, marker = code_payload
-    ckpt = tmp_path / "ckpt" / "kittimasks_1" / "1_0" / "2" / "last"
+    ckpt = tmp_path / path
     ckpt.parent.mkdir(parents=True)
     torch.save({"iteration": 1, "model": payload}, ckpt)
     assert_refused(run_script(tmp_path, data_dir, "--max-iter", "2", *mode), ckpt, marker)
