@@ -11,12 +11,14 @@ folder: R² of a linear fit f(x) → z (fitted on one half, scored on the other)
 one-to-one matching), per-dimension MSE of f(x) to z and of the linear fit to z.
 Scale-out: `torchrun --nproc_per_node N main_3dident.py ...` trains with DistributedDataParallel;
 each rank draws its own pairs (seed + rank) and rank 0 prints metrics over all ranks' samples.
+With --output-dir DIR the run folder DIR holds args.json, metrics.csv, checkpoint.pt (every
+--save-every steps, else every --n-log-steps) and final_scores.json; --resume continues it.
 """
 from __future__ import annotations
 
 import argparse
 import os
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable
 
 import numpy as np
 import torch
@@ -29,13 +31,17 @@ import disentanglement_utils
 import encoders
 import invertible_network_utils
 import losses
+import training_loop
 from datasets.threedident_dataset import (DatasetFormatError, SequentialThreeDIdentDataset, ThreeDIdentDataset,
                                           pair_loader)
 from datasets.threedident_latents import LatentLayout, build_latent_space, select_columns
-from training_utils import CheckpointError, atomic_save, die, load_checkpoint, select_device, set_seed
+from training_loop import RunFolder, Schedule, Stream, Task
+from training_utils import CheckpointError, atomic_save, die, load_weights, select_device, set_seed
 
 LP_EXPONENTS = {"l1": 1, "l2": 2, "l3": 3}
 CONSTRAINTS = ("None", "fix", "learnable")
+RESUME_FREE = ("resume", "workers", "no_cuda", "faiss_omp_threads", "output_dir", "save_model", "save_every",
+               "load_model", "offline_dataset")  # flags a resumed run may change
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -86,6 +92,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     add("--encoder", default="rn18", choices=("rn18", "rn50", "rn101", "rn151", "rn152"),
         help="torchvision ResNet-18/50/101/152 (rn151 = rn152 = ResNet-152); rn18 as in the paper.")
     add("--seed", type=int, default=0, help="Random seed (rank r of a torchrun job uses seed + r for its pairs).")
+    add("--output-dir", default=None,
+        help="Run folder: args.json, metrics.csv, checkpoint.pt, final_scores.json (none if unset).")
+    add("--resume", action="store_true", help="Continue <output-dir>/checkpoint.pt (without it, a run starts afresh).")
     return parser
 
 
@@ -102,6 +111,8 @@ def check_args(args: argparse.Namespace) -> LatentLayout:
         die("--iterations and --workers must be >= 0, --sigma and --lr > 0")
     if args.save_every is not None and (args.save_every <= 0 or args.save_model is None):
         die("--save-every needs a positive value and --save-model")
+    if args.resume and not args.output_dir:
+        die("--resume needs --output-dir")
     if args.box_constraint and args.sphere_constraint:
         die("use at most one of --box-constraint and --sphere-constraint")
     if args.identity_solution and not args.dummy_mixing:
@@ -152,17 +163,13 @@ def build_encoder(args: argparse.Namespace, layout: LatentLayout) -> nn.Module:
 
 def contrastive_loss(args: argparse.Namespace, layout: LatentLayout) -> Callable:
     """InfoNCE per block (paper §5.3): Lp or cosine on the box outputs, dot product on the S^7 outputs, summed."""
-    if args.unsupervised_loss == "vmf":
-        box_loss = losses.SimCLRLoss(normalize=True, tau=1.0)
-    else:
-        box_loss = losses.LpSimCLRLoss(p=LP_EXPONENTS[args.unsupervised_loss], tau=1.0,
-                                       simclr_compatibility_mode=True, pow=True)
-    blocks = [(box_loss, slice(0, layout.n_box))] if layout.n_box else []
-    blocks += [(losses.SimCLRLoss(normalize=False, tau=1.0), slice(layout.n_box, None))] if layout.n_sphere else []
+    box_similarity = "cosine" if args.unsupervised_loss == "vmf" else LP_EXPONENTS[args.unsupervised_loss]
+    blocks = [(box_similarity, slice(0, layout.n_box))] if layout.n_box else []
+    blocks += [("dot", slice(layout.n_box, None))] if layout.n_sphere else []
 
     def loss(h1: torch.Tensor, h2: torch.Tensor) -> torch.Tensor:
         h3 = torch.roll(h1, 1, 0)
-        return sum(fn(None, None, None, h1[:, s], h2[:, s], h3[:, s])[0] for fn, s in blocks)
+        return sum(losses.info_nce(h1[:, s], h2[:, s], h3[:, s], similarity).mean() for similarity, s in blocks)
 
     return loss
 
@@ -260,50 +267,73 @@ def format_scores(s: dict) -> str:
             f"lin. MSE {np.array2string(s['lin_mse'], formatter=fmt)}")
 
 
+class ThreeDIdentTask(Task):
+    """The pair stream (its position is resumable state), the loss of --mode, scores over all ranks, and
+    the --save-model / --save-every model files."""
+
+    def __init__(self, args: argparse.Namespace, f: nn.Module, step_loss: Callable, stream: Stream,
+                 evaluate: Callable):
+        self.args, self.model, self.step_loss, self.stream, self.scores = args, unwrap(f), step_loss, stream, evaluate
+
+    def next_batch(self):
+        return next(self.stream)
+
+    def loss(self, batch) -> torch.Tensor:
+        return self.step_loss(batch)
+
+    def evaluate(self) -> dict | None:
+        s = self.scores()
+        return s and {"r2": s["r2"], "mcc": s["mcc"], "mse": rounded(s["mse"]), "lin_mse": rounded(s["lin_mse"])}
+
+    def final_scores(self) -> dict:
+        return self.evaluate() or {}
+
+    def state_dict(self) -> dict:
+        return {"batches": self.stream.position}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.stream.seek(state["batches"])
+
+    def describe(self, scores: dict) -> str:
+        return f" | MSE {scores['mse']} | lin. MSE {scores['lin_mse']}"
+
+    def save_snapshot(self, step: int, final: bool) -> None:
+        every = self.args.save_every
+        if final and self.args.save_model:
+            save(self.model, step, self.args, self.args.save_model)
+        elif every and step and step % every == 0:
+            save(self.model, step, self.args, f"{self.args.save_model}.iteration_{step}")
+
+
+def rounded(values: np.ndarray) -> list[float]:
+    return [round(float(v), 4) for v in values]
+
+
 def save(f: nn.Module, step: int, args: argparse.Namespace, path: str) -> None:
     atomic_save({"model": f.state_dict(), "step": step, "args": vars(args)}, path)
     print(f"model saved: {path}")
 
 
 def load(f: nn.Module, path: str) -> None:
+    """Weights of ours or of the original (a raw state dict, "module." prefixes after DataParallel)."""
     try:
-        checkpoint = load_checkpoint(path)
+        step = load_weights(f, path)
     except CheckpointError as e:
         die(str(e))
-    if not isinstance(checkpoint, dict) or "model" not in checkpoint:
-        die(f"{path} is not a main_3dident.py checkpoint")
+    print(f"model loaded: {path} (step {step})")
+
+
+def read_resume(args: argparse.Namespace) -> dict | None:
+    """<output-dir>/checkpoint.pt with --resume, checked against the flags."""
+    if not args.resume:
+        return None
     try:
-        f.load_state_dict(checkpoint["model"])
-    except RuntimeError:
-        die(f"{path} does not fit this encoder (check --encoder and the latent flags it was trained with)")
-    print(f"model loaded: {path} (step {checkpoint['step']})")
-
-
-def train(args: argparse.Namespace, f: nn.Module, step_loss: Callable, stream: Iterator, evaluate: Callable,
-          rank: int) -> None:
-    """Adam/SGD on `step_loss(batch)`; scores at step 0, every --n-log-steps and at the end; checkpoints."""
-    params = [p for p in f.parameters() if p.requires_grad]
-    optimizer = None
-    if params:
-        optimizer = (torch.optim.Adam if args.optimizer == "adam" else torch.optim.SGD)(params, lr=args.lr)
-    window: list[float] = []
-    for step in range(args.iterations + 1):
-        if step > 0:
-            loss = step_loss(next(stream))
-            if optimizer is not None:
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-            window = (window + [loss.item()])[-args.n_log_steps:]
-        if step % args.n_log_steps == 0 or step == args.iterations:
-            mean_loss = all_ranks(torch.tensor([np.mean(window) if window else np.nan])).mean().item()
-            result = evaluate()
-            if rank == 0:
-                print(f"step {step:>6} | <loss> {mean_loss:.4f} | {format_scores(result)}", flush=True)
-        if rank == 0 and args.save_every and step > 0 and step % args.save_every == 0:
-            save(unwrap(f), step, args, f"{args.save_model}.iteration_{step}")
-    if rank == 0 and args.save_model:
-        save(unwrap(f), args.iterations, args, args.save_model)
+        ckpt = training_loop.read_resume_checkpoint(os.path.join(args.output_dir, "checkpoint.pt"))
+        training_loop.check_same_flags(ckpt["args"], vars(args), training_loop.flag_names(get_args_parser()),
+                                       RESUME_FREE)
+    except CheckpointError as e:
+        die(str(e))
+    return ckpt
 
 
 def unwrap(f: nn.Module) -> nn.Module:
@@ -319,8 +349,8 @@ def open_dataset(args: argparse.Namespace, layout: LatentLayout):
                                                 load_images)
         latent_space = build_latent_space(layout, args.non_periodical_conditional, args.sigma)
         return ThreeDIdentDataset(args.offline_dataset, latent_space, args.batch_size, layout.columns,
-                                layout.file_width, args.approximate_dataset_nn_search, load_images,
-                                args.faiss_omp_threads)
+                                  layout.file_width, args.approximate_dataset_nn_search, load_images,
+                                  args.faiss_omp_threads, args.seed)
     except DatasetFormatError as e:
         die(str(e))
 
@@ -346,8 +376,9 @@ def main(argv: list[str] | None = None) -> None:
         z, hz = encode(f, mix, DataLoader(data, batch_size=args.batch_size, num_workers=workers))
         print(f"test set: {len(z)} images, in order | {format_scores(scores(z, hz))}")
         return
-    set_seed(args.seed + rank)  # each rank its own pair stream
-    stream = iter(pair_loader(data, workers, pin_memory=device.type == "cuda"))
+    data.seed = args.seed + rank  # each rank its own pair stream
+    stream = Stream(lambda position: iter(pair_loader(with_start(data, position), workers,
+                                                      pin_memory=device.type == "cuda")))
     if world > 1 and any(p.requires_grad for p in f.parameters()):
         f = DistributedDataParallel(f, device_ids=[device.index] if device.type == "cuda" else None)
     step_loss = make_step_loss(args, layout, f, mix, device)
@@ -358,9 +389,29 @@ def main(argv: list[str] | None = None) -> None:
         z, hz = all_ranks(z), all_ranks(hz)
         return scores(z, hz) if rank == 0 else None
 
-    train(args, f, step_loss, stream, evaluate, rank)
+    params = [p for p in f.parameters() if p.requires_grad]
+    optimizer = (torch.optim.Adam if args.optimizer == "adam" else torch.optim.SGD)(params, lr=args.lr) if params else None
+    ckpt = read_resume(args)
+    folder = None
+    if args.output_dir and rank == 0:
+        folder = RunFolder(args.output_dir, args, [*training_loop.COLUMNS, "mse", "lin_mse"], ckpt, device, world)
+    schedule = Schedule(args.iterations + 1, args.n_log_steps, args.save_every or args.n_log_steps, first_update=1,
+                        loss_window=args.n_log_steps)
+    task = ThreeDIdentTask(args, f, step_loss, stream, evaluate)
+    try:
+        final = training_loop.fit(task, optimizer, schedule, folder, ckpt, main_process=rank == 0)
+    except CheckpointError as e:
+        die(str(e))
+    if folder:
+        folder.write_final_scores(final)
     if dist.is_initialized():
         dist.destroy_process_group()
+
+
+def with_start(data: ThreeDIdentDataset, position: int) -> ThreeDIdentDataset:
+    """The pair stream opened at batch `position` (the dataset is copied into the loader's workers)."""
+    data.start = position
+    return data
 
 
 if __name__ == "__main__":

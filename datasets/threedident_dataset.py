@@ -6,6 +6,7 @@ with the dataset statistics below (resizing is not needed: the ResNets accept 64
 """
 from __future__ import annotations
 
+import itertools
 import math
 import os
 from pathlib import Path
@@ -14,9 +15,10 @@ import faiss
 import numpy as np
 import torch
 from PIL import Image
-from torch.utils.data import DataLoader, Dataset, IterableDataset
+from torch.utils.data import DataLoader, Dataset, IterableDataset, get_worker_info
 
 from datasets.faiss_index import build_index, search_pairs
+from training_loop import stream_seed
 
 IMAGE_MEAN = (0.3292, 0.3278, 0.3215)
 IMAGE_STD = (0.0778, 0.0776, 0.0771)
@@ -93,21 +95,22 @@ class _Folder:
 class ThreeDIdentDataset(IterableDataset):
     """Endless stream of batches ((z, z̃) latents, (x, x̃) images) of positive pairs.
 
-    Per batch: z ~ marginal and z̃ ~ conditional(z) from `latent_space` (torch RNG: seeded per
-    DataLoader worker), both snapped to their nearest renders by batched faiss searches (z̃ to its
+    Per batch: z ~ marginal and z̃ ~ conditional(z) from `latent_space` (torch RNG seeded by (`seed`,
+    batch position), so the stream is the same whatever the workers and opens at any batch `start`), both snapped to their nearest renders by batched faiss searches (z̃ to its
     second neighbour if the first is z's render; see `search_pairs`). Yields `(z, z_tilde, x, x_tilde)` with the latents of the
     renders found; x, x̃ are `NO_IMAGE` when `load_images` is off (--dummy-mixing and friends).
     Use with `DataLoader(batch_size=None)`: one item is one batch.
     """
 
     def __init__(self, root, latent_space, batch_size: int, columns=None, file_width: int | None = None,
-                 approximate: bool = False, load_images: bool = True, faiss_threads: int = 1):
+                 approximate: bool = False, load_images: bool = True, faiss_threads: int = 1, seed: int = 0):
         self.folder = _Folder(root, columns, file_width, load_images)
         if latent_space.dim != self.folder.latents.shape[1]:
             raise DatasetFormatError(f"latent model has {latent_space.dim} dimensions, the selected columns "
                                      f"{self.folder.latents.shape[1]}")
         self.latent_space, self.batch_size = latent_space, batch_size
         self.approximate, self.faiss_threads = approximate, faiss_threads
+        self.seed, self.start = seed, 0
         self._index = None  # built lazily by the process that searches (a DataLoader worker)
 
     @property
@@ -124,8 +127,14 @@ class ThreeDIdentDataset(IterableDataset):
         return search_pairs(self._index, z.numpy(), z_tilde.numpy())
 
     def __iter__(self):
-        while True:
-            idx, idx_tilde = self.sample_indices()
+        """Batches start, start+1, …; DataLoader worker w of W makes batches start+w, start+w+W, … (the
+        loader hands them out in turn, so the order is the same for any number of workers)."""
+        info = get_worker_info()
+        worker, workers = (info.id, info.num_workers) if info else (0, 1)
+        for position in itertools.count(self.start + worker, workers):
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(stream_seed(self.seed, position))
+                idx, idx_tilde = self.sample_indices()
             yield (torch.from_numpy(self.latents[idx]), torch.from_numpy(self.latents[idx_tilde]),
                    self.folder.images(idx), self.folder.images(idx_tilde))
 

@@ -2,6 +2,7 @@
 the three modes, the image-free sanity modes, checkpoint round trips, one-line errors, and a
 two-process DistributedDataParallel run with gloo."""
 import importlib
+import json
 import os
 import re
 import subprocess
@@ -13,12 +14,12 @@ import pytest
 import torch
 
 import main_3dident
+from tests import killing
 
 REPO = Path(__file__).resolve().parents[1]
 TOOLS = REPO / "tools" / "3dident"
 TINY = ["--batch-size", "8", "--n-eval-samples", "16", "--workers", "1", "--no-cuda",
         "--non-periodic-rotation-and-color"]
-SCORES = "| R2 "
 
 
 def import_tool(name: str):
@@ -52,7 +53,12 @@ def run(capsys, *argv) -> list[str]:
 
 
 def score_lines(lines: list[str]) -> list[str]:
-    return [line for line in lines if SCORES in line]
+    """The training log lines: "step N: loss … mean loss … R² … MCC … | MSE … | lin. MSE …"."""
+    return [line for line in lines if line.startswith("step ")]
+
+
+def step_of(line: str) -> str:
+    return line.split(":")[0].split()[1]
 
 
 def test_seed_listing_flags_and_defaults():
@@ -103,8 +109,8 @@ def test_training_modes_run(capsys, rendered, mode, extra):
     lines = run(capsys, "--offline-dataset", rendered, "--mode", mode, *TINY, "--iterations", "2",
                 "--n-log-steps", "1", *extra)
     steps = score_lines(lines)
-    assert [line.split("|")[0].split()[1] for line in steps] == ["0", "1", "2"]
-    assert all(np.isfinite(float(line.split("<loss>")[1].split("|")[0])) for line in steps[1:])
+    assert [step_of(line) for line in steps] == ["0", "1", "2"]
+    assert all(np.isfinite(float(line.split("mean loss")[1].split()[0])) for line in steps[1:])
 
 
 def test_test_mode_scores_every_image_in_order_deterministically(capsys, rendered):
@@ -118,11 +124,11 @@ def test_sanity_modes_need_no_images_and_never_ask(capsys, monkeypatch, latents_
     base = ["--offline-dataset", latents_only, *TINY, "--iterations", "2", "--n-log-steps", "1"]
     assert len(score_lines(run(capsys, *base, "--mode", "unsupervised", "--dummy-mixing"))) == 3
     entangled = score_lines(run(capsys, *base, "--dummy-mixing", "--identity-solution"))
-    assert len(entangled) == 3 and "R2 1.0000" not in entangled[-1]
-    for mode in ("unsupervised", "test"):
-        perfect = score_lines(run(capsys, *base, "--mode", mode, "--identity-mixing-and-solution",
-                                  "--n-eval-samples", "64"))[-1]  # enough samples for the half-split fit
-        assert "R2 1.0000 | MCC 1.0000 | MSE [0.000" in perfect
+    assert len(entangled) == 3 and "R² 1.0000" not in entangled[-1]
+    flags = ["--identity-mixing-and-solution", "--n-eval-samples", "64"]  # enough samples for the half-split fit
+    perfect = score_lines(run(capsys, *base, "--mode", "unsupervised", *flags))[-1]
+    assert "R² 1.0000 MCC 1.0000 | MSE [0.0, " in perfect
+    assert "R2 1.0000 | MCC 1.0000 | MSE [0.000" in run(capsys, *base, "--mode", "test", *flags)[-1]
 
 
 def test_checkpoints_round_trip(capsys, rendered, tmp_path):
@@ -197,5 +203,51 @@ def test_torchrun_two_processes_with_gloo(tmp_path, latents_only):
     # the two ranks print concurrently, so their lines may interleave: match anywhere in the output
     assert set(re.findall(r"rank (\d)/2: pair stream seeded with (\d+)", result.stdout)) == {("0", "0"), ("1", "1")}
     steps = score_lines(out)
-    assert [line.split("|")[0].split()[1] for line in steps] == ["0", "2", "4"]  # printed by rank 0 only
+    assert [step_of(line) for line in steps] == ["0", "2", "4"]  # printed by rank 0 only
     assert "model" in torch.load(model, weights_only=True)
+
+
+RESUMABLE = [*TINY, "--mode", "unsupervised", "--dummy-mixing", "--iterations", "40", "--n-log-steps", "2",
+             "--save-every", "1"]
+
+
+@pytest.mark.parametrize("rows", [2, 12])
+def test_killed_run_resumes_to_the_same_result(latents_only, tmp_path, rows):
+    def argv(name: str) -> list:
+        return ["main_3dident.py", "--offline-dataset", latents_only, *RESUMABLE, "--output-dir", tmp_path / name,
+                "--save-model", tmp_path / name / "model.pt"]
+    killing.run(argv("full"))
+    killing.kill_after_rows(argv("cut"), tmp_path / "cut" / "metrics.csv", rows)
+    killing.run([*argv("cut"), "--resume"])
+    full, cut = tmp_path / "full", tmp_path / "cut"
+    assert json.loads((cut / "final_scores.json").read_text()) == json.loads((full / "final_scores.json").read_text())
+    assert killing.rows_without_time(cut / "metrics.csv") == killing.rows_without_time(full / "metrics.csv")
+    assert sorted(json.loads((full / "args.json").read_text())["environment"]) == [
+        "device", "git_commit", "numpy", "torch", "world_size"]
+
+
+def test_resume_with_another_learning_rate_is_a_one_line_error(latents_only, tmp_path):
+    base = ["main_3dident.py", "--offline-dataset", latents_only, *TINY, "--mode", "unsupervised", "--dummy-mixing",
+            "--iterations", "2", "--output-dir", tmp_path]
+    killing.run(base)
+    result = subprocess.run([sys.executable, *map(str, base), "--lr", "0.001", "--resume"], cwd=REPO,
+                            capture_output=True, text=True, timeout=120, env=killing.ENV)
+    assert result.returncode != 0
+    assert result.stderr == "error: checkpoint was trained with --lr 0.0001, this run has --lr 0.001\n"
+
+
+def test_the_original_checkpoint_format_loads(capsys, rendered, tmp_path):
+    """The original saves f.state_dict() of DataParallel(Sequential(resnet, LeakyReLU, Linear, rescaling))
+    (github.com/brendel-group/cl-ica, main_3dident.py): "module." keys, the box bound as max_abs_bound."""
+    model = tmp_path / "model.pt"
+    train = ["--offline-dataset", rendered, "--mode", "unsupervised", *TINY, "--box-constraint", "learnable"]
+    run(capsys, *train, "--iterations", "1", "--save-model", model)
+    ours = torch.load(model, weights_only=True)["model"]
+    original = {}
+    for key, value in ours.items():
+        top, rest = key.split(".", 1)
+        original["module." + (rest if top == "0" else "3." + rest.replace("b", "max_abs_bound"))] = value
+    torch.save(original, tmp_path / "original.pth")
+    test = ["--offline-dataset", rendered, "--mode", "test", *TINY, "--box-constraint", "learnable"]
+    assert run(capsys, *test, "--load-model", model)[-1] == run(capsys, *test, "--load-model",
+                                                                 tmp_path / "original.pth")[-1]
