@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import training_utils as tu
+from training_utils import CheckpointError, load_weights
 
 
 def test_atomic_save_keeps_the_previous_file_when_saving_fails(tmp_path):
@@ -86,3 +87,31 @@ def test_csv_logger_resume_keeps_rows_up_to_the_checkpoint(tmp_path):
     assert resumed.rows == 3
     resumed.log({"step": 3, "x": 9})
     assert path.read_text().splitlines() == ["step,x", "0,0", "1,1", "2,4", "3,9"]
+
+
+@pytest.mark.parametrize("flags", [["--sphere-norm"], ["--box-norm"], ["--p", "0"], []])
+def test_the_original_main_mlp_files_load(tmp_path, flags):
+    """g.pth, sup_f.pth, unsup_f.pth as the original writes them (github.com/brendel-group/cl-ica, main_mlp.py
+    and layers.py): RescaleLayer's radius of shape (1,) (not saved when fixed), SoftclipLayer's max_abs_bound."""
+    import main_mlp
+    args = main_mlp.get_args_parser().parse_args(["--n", "2", "--encoder-scale", "0.2", "--seed", "0", *flags])
+    source, target = main_mlp.Run(args), main_mlp.Run(args)
+    for name, module in [("g.pth", source.g), ("sup_f.pth", source.fs["supervised"]),
+                         ("unsup_f.pth", source.fs["unsupervised"])]:
+        state = {}
+        for key, value in module.state_dict().items():
+            if key.endswith(".r") and "--sphere-norm" in flags:
+                state[key] = value.reshape(1)
+            elif not key.endswith(".r"):  # a fixed radius was a plain attribute: not in the state dict
+                state[key.replace(".b", ".max_abs_bound")] = value
+        torch.save(state, tmp_path / name)
+    for name, module in [("g.pth", target.g), ("sup_f.pth", target.fs["supervised"]),
+                         ("unsup_f.pth", target.fs["unsupervised"])]:
+        load_weights(module, tmp_path / name)
+    assert all(torch.equal(a, b) for a, b in zip(source.model.state_dict().values(), target.model.state_dict().values()))
+
+
+def test_weights_of_another_model_are_refused(tmp_path):
+    torch.save({"0.weight": torch.zeros(3, 3)}, tmp_path / "f.pth")
+    with pytest.raises(CheckpointError, match="does not fit this model"):
+        load_weights(torch.nn.Linear(2, 2), tmp_path / "f.pth")
