@@ -69,14 +69,19 @@ def test_positives_are_closer_than_random_pairs(folder):
     assert positive < 0.8 * negative
 
 
-def test_stream_is_deterministic_per_seed_with_workers(folder):
-    def first_batches(seed):
-        torch.manual_seed(seed)
-        loader = iter(pair_loader(pairs(folder, load_images=False), workers=1))
-        return torch.cat([next(loader)[0] for _ in range(2)])
+def test_stream_depends_on_its_seed_and_position_only(folder):
+    """Batches start… of the stream seeded with `seed`, whatever the workers and the global RNG."""
+    def batches(seed, workers, start=0, n=4):
+        data = pairs(folder, load_images=False)
+        data.seed, data.start = seed, start
+        torch.manual_seed(seed + 100 * workers)
+        loader = iter(pair_loader(data, workers=workers))
+        return torch.cat([next(loader)[0] for _ in range(n)])
 
-    assert torch.equal(first_batches(0), first_batches(0))
-    assert not torch.equal(first_batches(0), first_batches(1))
+    whole = batches(0, 0)
+    assert torch.equal(whole, batches(0, 2))
+    assert torch.equal(whole[len(whole) // 2:], batches(0, 1, start=2, n=2))
+    assert not torch.equal(whole, batches(1, 0))
 
 
 def test_sequential_dataset_is_every_render_in_order(folder):
