@@ -1,4 +1,4 @@
-"""Plot R² and MCC against training step from `metrics.csv` files written by main_mlp.py (SPEC §3).
+"""Plot R² and MCC against training step from `metrics.csv` files written by main_mlp.py (paper §5.1).
 
 Files are grouped into one panel per setting: a file `<setting>_seed<k>.csv` (as copied by
 tools/table1_grid.py) belongs to `<setting>`; a run's own `<save-dir>/metrics.csv` to its folder name.
