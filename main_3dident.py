@@ -9,8 +9,12 @@ Modes:
 Scores, every --n-log-steps on --n-eval-samples of the training stream and in test mode on the whole
 folder: R² of a linear fit f(x) → z (fitted on one half, scored on the other), MCC (Pearson, best
 one-to-one matching), per-dimension MSE of f(x) to z and of the linear fit to z.
-Scale-out: `torchrun --nproc_per_node N main_3dident.py ...` trains with DistributedDataParallel;
-each rank draws its own pairs (seed + rank) and rank 0 prints metrics over all ranks' samples.
+Scale-out: `torchrun --nproc_per_node N main_3dident.py ...` trains with DistributedDataParallel on
+the global batch --batch-size, split evenly over the ranks (the original split it over GPUs with
+DataParallel): the pairs come from one seeded global stream, every anchor is contrasted with the whole
+global batch, batch norm uses its statistics, and the scores gather all ranks' samples, so a job gives
+the same losses and scores on 1, 2 or 4 processes (distributed_utils.py). --amp bf16 | fp16 runs f
+under autocast (the loss and the scores in float32); on CUDA the ResNets run channels_last with TF32.
 With --output-dir DIR the run folder DIR holds args.json, metrics.csv, checkpoint.pt (every
 --save-every steps, else every --n-log-steps) and final_scores.json; --resume continues it.
 """
@@ -28,6 +32,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 import disentanglement_utils
+import distributed_utils
 import encoders
 import invertible_network_utils
 import losses
@@ -36,18 +41,21 @@ from datasets.threedident_dataset import (DatasetFormatError, SequentialThreeDId
                                           pair_loader)
 from datasets.threedident_latents import LatentLayout, build_latent_space, select_columns
 from training_loop import RunFolder, Schedule, Stream, Task
-from training_utils import CheckpointError, atomic_save, die, load_weights, select_device, set_seed
+from distributed_utils import gather
+from training_utils import (CheckpointError, allow_tf32, atomic_save, autocast, die, grad_scaler, load_weights,
+                            set_seed)
 
 LP_EXPONENTS = {"l1": 1, "l2": 2, "l3": 3}
 CONSTRAINTS = ("None", "fix", "learnable")
 RESUME_FREE = ("resume", "workers", "no_cuda", "faiss_omp_threads", "output_dir", "save_model", "save_every",
-               "load_model", "offline_dataset")  # flags a resumed run may change
+               "load_model", "offline_dataset", "dist_backend")  # flags a resumed run may change
 
 
 def get_args_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description="Disentanglement with InfoNCE/Contrastive Learning - 3DIdent")
     add = parser.add_argument
-    add("--batch-size", type=int, default=512, help="Pairs per step and rank (paper: 512).")
+    add("--batch-size", type=int, default=512,
+        help="Pairs per step: the global batch, split evenly over the ranks under torchrun (paper: 512).")
     add("--n-eval-samples", type=int, default=4096, help="Samples behind each logged score (4096).")
     add("--lr", type=float, default=1e-4, help="Learning rate (1e-4 with adam).")
     add("--optimizer", default="adam", choices=("adam", "sgd"), help="Optimizer (adam).")
@@ -81,7 +89,8 @@ def get_args_parser() -> argparse.ArgumentParser:
         help="Put the non-periodic outputs in a box (fix | learnable bound); paper: learnable.")
     add("--sphere-constraint", default=None, choices=CONSTRAINTS,
         help="Put the non-periodic outputs on a sphere (fix | learnable radius).")
-    add("--workers", type=int, default=0, help="Number of workers to use (0=#cpus)")
+    add("--workers", type=int, default=0,
+        help="Data workers per rank (0 = #cpus / ranks per machine); benchmarks/bench_3dident_loader.py sizes it.")
     add("--mode", default="supervised", choices=("supervised", "unsupervised", "test"), help="What to run.")
     add("--supervised-loss", default="mse", choices=("mse", "r2"), help="Loss of the supervised mode (mse).")
     add("--unsupervised-loss", default="l2", choices=("l1", "l2", "l3", "vmf"),
@@ -91,7 +100,12 @@ def get_args_parser() -> argparse.ArgumentParser:
     add("--sigma", type=float, default=0.1, help="Sigma of the conditional distribution (for vMF: 1/kappa)")
     add("--encoder", default="rn18", choices=("rn18", "rn50", "rn101", "rn151", "rn152"),
         help="torchvision ResNet-18/50/101/152 (rn151 = rn152 = ResNet-152); rn18 as in the paper.")
-    add("--seed", type=int, default=0, help="Random seed (rank r of a torchrun job uses seed + r for its pairs).")
+    add("--seed", type=int, default=0, help="Random seed (one global pair stream: the same for any number of ranks).")
+    add("--amp", default="none", choices=("none", "bf16", "fp16"),
+        help="Mixed precision of f: bf16 (recommended on GPUs since Ampere), fp16 (CUDA only, loss scaling) "
+             "or none; the loss and the scores stay float32.")
+    add("--dist-backend", default="auto", choices=("auto", "nccl", "gloo"),
+        help="Process group under torchrun: auto = nccl on GPUs, gloo on the CPU.")
     add("--output-dir", default=None,
         help="Run folder: args.json, metrics.csv, checkpoint.pt, final_scores.json (none if unset).")
     add("--resume", action="store_true", help="Continue <output-dir>/checkpoint.pt (without it, a run starts afresh).")
@@ -115,6 +129,13 @@ def check_args(args: argparse.Namespace) -> LatentLayout:
         die("--resume needs --output-dir")
     if args.box_constraint and args.sphere_constraint:
         die("use at most one of --box-constraint and --sphere-constraint")
+    world, use_cuda = distributed_utils.world_size(), not args.no_cuda and torch.cuda.is_available()
+    if args.batch_size % world:
+        die(f"--batch-size {args.batch_size} is the global batch: it must divide evenly over the {world} ranks")
+    if args.amp == "fp16" and not use_cuda:
+        die("--amp fp16 needs CUDA (on the CPU use --amp bf16)")
+    if distributed_utils.backend_error(args.dist_backend, use_cuda):
+        die(distributed_utils.backend_error(args.dist_backend, use_cuda))
     if args.identity_solution and not args.dummy_mixing:
         die("--identity-solution needs --dummy-mixing (an identity encoder of images has no latent-sized output)")
     try:
@@ -182,22 +203,36 @@ def supervised_loss(kind: str) -> Callable:
     return lambda hz, z: r2(z, hz)[0]
 
 
-def make_step_loss(args: argparse.Namespace, layout: LatentLayout, f: nn.Module, mix: Callable,
-                   device: torch.device) -> Callable:
-    """The training loss of one batch (z, z̃, x, x̃) of the pair stream, for --mode."""
+def make_embed(f: nn.Module, mix: Callable, device: torch.device, amp: str) -> Callable:
+    """(z, x) → f(mix(z, x)) in float32, f run under the autocast of --amp."""
+    def embed(z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        with autocast(device, amp):
+            return f(mix(z, x)).float()
+    return embed
+
+
+def make_step_loss(args: argparse.Namespace, layout: LatentLayout, embed: Callable, device: torch.device) -> Callable:
+    """The training loss of one batch (z, z̃, x, x̃) of the pair stream, for --mode, on the global batch:
+    under torchrun the encoded rows of all ranks are gathered (with the gradient of the own rows)."""
     if args.mode == "unsupervised":
         pair_loss = contrastive_loss(args, layout)
 
         def step_loss(batch) -> torch.Tensor:
             z, z_tilde, x, x_tilde = batch
-            return pair_loss(f(mix(z, x)), f(mix(z_tilde, x_tilde)))
+            return pair_loss(gather(embed(z, x)), gather(embed(z_tilde, x_tilde)))
     else:
         target_loss = supervised_loss(args.supervised_loss)
 
         def step_loss(batch) -> torch.Tensor:
             z, _, x, _ = batch
-            return target_loss(f(mix(z, x)), z.to(device))
+            return target_loss(gather(embed(z, x)), gather(z.to(device)))
     return step_loss
+
+
+def memory_format(args: argparse.Namespace, device: torch.device) -> torch.memory_format:
+    """channels_last for the ResNets on CUDA (tensor-core convolutions), else the default layout."""
+    images = not (args.dummy_mixing or args.identity_mixing_and_solution or args.identity_solution)
+    return torch.channels_last if images and device.type == "cuda" else torch.contiguous_format
 
 
 def build_mixing(args: argparse.Namespace, n: int, device: torch.device, verbose: bool = True) -> Callable:
@@ -209,42 +244,22 @@ def build_mixing(args: argparse.Namespace, n: int, device: torch.device, verbose
                                                               cond_thresh_ratio=0.0, act_fct="leaky_relu",
                                                               verbose=verbose).to(device)
         return lambda z, x: g(z.to(device))
-    return lambda z, x: x.to(device, non_blocking=True)
-
-
-def init_distributed(use_cuda: bool) -> tuple[int, int, torch.device]:
-    """(rank, world size, device); under torchrun joins the process group (nccl on GPUs, else gloo)."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world == 1:
-        return 0, 1, select_device(use_cuda)
-    use_cuda = use_cuda and torch.cuda.is_available()
-    dist.init_process_group("nccl" if use_cuda else "gloo")
-    if not use_cuda:
-        return dist.get_rank(), world, torch.device("cpu")
-    local_rank = int(os.environ["LOCAL_RANK"])
-    torch.cuda.set_device(local_rank)
-    return dist.get_rank(), world, torch.device("cuda", local_rank)
-
-
-def all_ranks(t: torch.Tensor) -> torch.Tensor:
-    """Concatenate a tensor over the ranks of a torchrun job (itself when alone)."""
-    if not dist.is_initialized():
-        return t
-    parts = [torch.empty_like(t) for _ in range(dist.get_world_size())]
-    dist.all_gather(parts, t.contiguous())
-    return torch.cat(parts)
+    layout = memory_format(args, device)
+    return lambda z, x: x.to(device, non_blocking=True, memory_format=layout)
 
 
 @torch.no_grad()
-def encode(f: nn.Module, mix: Callable, batches: Iterable, n_samples: int | None = None):
-    """(z, f(mix(z, x))) on the CPU for the (z, x) batches, the first `n_samples` (all if None); f in eval mode."""
+def encode(f: nn.Module, embed: Callable, batches: Iterable, n_samples: int | None = None):
+    """(z, embed(z, x)) on the CPU for the (z, x) batches, the first `n_samples` (all if None), f in eval
+    mode; under torchrun each batch is gathered from all ranks (in rank order: the global batch)."""
     was_training = f.training
     f.eval()
     zs, hzs, count = [], [], 0
     for z, x in batches:
-        zs.append(z)
-        hzs.append(f(mix(z, x)).float().cpu())
-        count += len(z)
+        hz = embed(z, x)
+        zs.append(gather(z.to(hz.device)).cpu())
+        hzs.append(gather(hz).cpu())
+        count += len(zs[-1])
         if n_samples is not None and count >= n_samples:
             break
     f.train(was_training)
@@ -359,34 +374,37 @@ def main(argv: list[str] | None = None) -> None:
     args = get_args_parser().parse_args(argv)
     layout = check_args(args)
     data = open_dataset(args, layout)
-    rank, world, device = init_distributed(not args.no_cuda and torch.cuda.is_available())
+    rank, world, device = distributed_utils.init_distributed(not args.no_cuda and torch.cuda.is_available(),
+                                                             args.dist_backend)
     if args.mode == "test" and world > 1:
         die("test mode runs in one process (start it without torchrun)")
-    if world > 1:
-        print(f"rank {rank}/{world}: pair stream seeded with {args.seed + rank}", flush=True)
+    allow_tf32(device)
     set_seed(args.seed)  # the same f and g on every rank
     if rank == 0:
         print(f"latents: columns {list(layout.columns)} ({layout.n_box} box, {layout.n_sphere} on S^7)")
+        if world > 1:
+            print(f"torchrun: global batch {args.batch_size} = {world} ranks × {args.batch_size // world} pairs")
     mix = build_mixing(args, layout.dim, device, verbose=rank == 0)
-    f = build_encoder(args, layout).to(device)
+    f = build_encoder(args, layout).to(device, memory_format=memory_format(args, device))
     if args.load_model:
         load(f, args.load_model)
-    workers = args.workers or os.cpu_count()
+    workers = args.workers or max(1, (os.cpu_count() or 1) // distributed_utils.local_world_size())
     if args.mode == "test":
-        z, hz = encode(f, mix, DataLoader(data, batch_size=args.batch_size, num_workers=workers))
+        data = DataLoader(data, batch_size=args.batch_size, num_workers=workers)
+        z, hz = encode(f, make_embed(f, mix, device, args.amp), data)
         print(f"test set: {len(z)} images, in order | {format_scores(scores(z, hz))}")
         return
-    data.seed = args.seed + rank  # each rank its own pair stream
+    data.rows = distributed_utils.shard(args.batch_size, rank, world)  # this rank's part of each global batch
     stream = Stream(lambda position: iter(pair_loader(with_start(data, position), workers,
                                                       pin_memory=device.type == "cuda")))
     if world > 1 and any(p.requires_grad for p in f.parameters()):
-        f = DistributedDataParallel(f, device_ids=[device.index] if device.type == "cuda" else None)
-    step_loss = make_step_loss(args, layout, f, mix, device)
-    n_local = -(-args.n_eval_samples // world)
+        f = DistributedDataParallel(distributed_utils.global_batch_norm(f, device),
+                                    device_ids=[device.index] if device.type == "cuda" else None)
+    embed = make_embed(f, mix, device, args.amp)
+    step_loss = make_step_loss(args, layout, embed, device)
 
     def evaluate() -> dict | None:
-        z, hz = encode(f, mix, ((b[0], b[2]) for b in stream), n_local)
-        z, hz = all_ranks(z), all_ranks(hz)
+        z, hz = encode(f, embed, ((b[0], b[2]) for b in stream), args.n_eval_samples)
         return scores(z, hz) if rank == 0 else None
 
     params = [p for p in f.parameters() if p.requires_grad]
@@ -399,7 +417,8 @@ def main(argv: list[str] | None = None) -> None:
                         loss_window=args.n_log_steps)
     task = ThreeDIdentTask(args, f, step_loss, stream, evaluate)
     try:
-        final = training_loop.fit(task, optimizer, schedule, folder, ckpt, main_process=rank == 0)
+        final = training_loop.fit(task, optimizer, schedule, folder, ckpt, main_process=rank == 0,
+                                  scaler=grad_scaler(args.amp))
     except CheckpointError as e:
         die(str(e))
     if folder:

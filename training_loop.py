@@ -166,35 +166,46 @@ class RunFolder:
         (self.path / "final_scores.json").write_text(json.dumps(scores, indent=2))
 
 
-def restore(task: Task, optimizer: torch.optim.Optimizer | None, ckpt: dict) -> None:
-    """Model, optimiser, the task's state and every RNG from a `fit` checkpoint."""
+def restore(task: Task, optimizer: torch.optim.Optimizer | None, ckpt: dict,
+            scaler: torch.amp.GradScaler | None = None) -> None:
+    """Model, optimiser, loss scaler, the task's state and every RNG from a `fit` checkpoint."""
     try:
         task.model.load_state_dict(ckpt["model"])
     except RuntimeError as e:
         raise CheckpointError(f"checkpoint does not fit this model: {str(e).splitlines()[0]}") from None
     if optimizer is not None and ckpt.get("optimizer"):
         optimizer.load_state_dict(ckpt["optimizer"])
+    if scaler is not None and ckpt.get("scaler"):
+        scaler.load_state_dict(ckpt["scaler"])
     task.load_state_dict(ckpt["data"])
     set_rng_state(ckpt["rng"])
 
 
-def update(task: Task, optimizer: torch.optim.Optimizer | None) -> torch.Tensor:
-    """One optimiser step on a fresh batch (the loss only, when nothing is trained); the detached loss."""
+def update(task: Task, optimizer: torch.optim.Optimizer | None,
+           scaler: torch.amp.GradScaler | None = None) -> torch.Tensor:
+    """One optimiser step on a fresh batch (the loss only, when nothing is trained), through the loss
+    scaler of fp16 training if one is given; the detached loss."""
     loss = task.loss(task.next_batch())
     if optimizer is not None:
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        if scaler is None:
+            loss.backward()
+            optimizer.step()
+        else:
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
     return loss.detach()
 
 
 def fit(task: Task, optimizer: torch.optim.Optimizer | None, schedule: Schedule, folder: RunFolder | None = None,
-        resume: dict | None = None, main_process: bool = True) -> dict:
+        resume: dict | None = None, main_process: bool = True, scaler: torch.amp.GradScaler | None = None) -> dict:
     """Train `task` from step 0, or from the checkpoint `resume`; returns `task.final_scores()`. Only the
-    main process prints, logs and saves; every process evaluates (the scores may gather across ranks)."""
+    main process prints, logs and saves; every process evaluates (the scores may gather across ranks).
+    `scaler`: the loss scaler of fp16 mixed precision (checkpointed with the optimiser)."""
     step, elapsed, losses = 0, 0.0, []
     if resume is not None:
-        restore(task, optimizer, resume)
+        restore(task, optimizer, resume, scaler)
         if "final" in resume:
             return resume["final"]
         step, elapsed, losses = resume["step"], resume["elapsed"], resume["losses"]
@@ -203,6 +214,7 @@ def fit(task: Task, optimizer: torch.optim.Optimizer | None, schedule: Schedule,
 
     def state(next_step: int) -> dict:
         return {"model": task.model.state_dict(), "optimizer": optimizer.state_dict() if optimizer else None,
+                "scaler": scaler.state_dict() if scaler else None,
                 "step": next_step, "elapsed": time.perf_counter() - start, "losses": [float(v) for v in window],
                 "rng": get_rng_state(), "data": task.state_dict()}
 
@@ -210,7 +222,7 @@ def fit(task: Task, optimizer: torch.optim.Optimizer | None, schedule: Schedule,
                disable=None if main_process else True)  # no bar when stdout is not a terminal
     for step in range(step, schedule.steps):
         if step >= schedule.first_update:
-            window.append(update(task, optimizer))
+            window.append(update(task, optimizer, scaler))
         bar.update()
         last = step == schedule.steps - 1
         if step % schedule.log_every == 0 or last:

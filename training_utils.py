@@ -140,6 +140,26 @@ def load_error_reason(message: str) -> str:
     return " ".join(reason.split(" Please use")[0].split())
 
 
+AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def autocast(device: torch.device, amp: str):
+    """The autocast context of mixed precision `amp` (none | bf16 | fp16) on `device`; a no-op for none."""
+    return torch.autocast(device.type, dtype=AMP_DTYPES.get(amp, torch.bfloat16), enabled=amp in AMP_DTYPES)
+
+
+def grad_scaler(amp: str) -> torch.amp.GradScaler | None:
+    """The loss scaler fp16 needs (its gradients underflow without one); bf16 and float32 need none."""
+    return torch.amp.GradScaler("cuda") if amp == "fp16" else None
+
+
+def allow_tf32(device: torch.device) -> None:
+    """Let float32 matrix products and convolutions use TF32 tensor cores on CUDA (Ampere and later)."""
+    if device.type == "cuda":
+        torch.set_float32_matmul_precision("high")
+        torch.backends.cudnn.allow_tf32 = True
+
+
 def select_device(use_cuda: bool) -> torch.device:
     """CUDA when asked for and present, else the CPU; says which."""
     if use_cuda and not torch.cuda.is_available():

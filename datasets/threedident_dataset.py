@@ -99,7 +99,9 @@ class ThreeDIdentDataset(IterableDataset):
     batch position), so the stream is the same whatever the workers and opens at any batch `start`), both snapped to their nearest renders by batched faiss searches (z̃ to its
     second neighbour if the first is z's render; see `search_pairs`). Yields `(z, z_tilde, x, x_tilde)` with the latents of the
     renders found; x, x̃ are `NO_IMAGE` when `load_images` is off (--dummy-mixing and friends).
-    Use with `DataLoader(batch_size=None)`: one item is one batch.
+    Use with `DataLoader(batch_size=None)`: one item is one batch. Under torchrun `batch_size` is the
+    global batch and `rows` a rank's part of it: every rank draws and snaps the same global batch and
+    loads only its own rows' images, so the global batches do not depend on the number of ranks.
     """
 
     def __init__(self, root, latent_space, batch_size: int, columns=None, file_width: int | None = None,
@@ -110,7 +112,7 @@ class ThreeDIdentDataset(IterableDataset):
                                      f"{self.folder.latents.shape[1]}")
         self.latent_space, self.batch_size = latent_space, batch_size
         self.approximate, self.faiss_threads = approximate, faiss_threads
-        self.seed, self.start = seed, 0
+        self.seed, self.start, self.rows = seed, 0, slice(None)
         self._index = None  # built lazily by the process that searches (a DataLoader worker)
 
     @property
@@ -134,7 +136,7 @@ class ThreeDIdentDataset(IterableDataset):
         for position in itertools.count(self.start + worker, workers):
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(stream_seed(self.seed, position))
-                idx, idx_tilde = self.sample_indices()
+                idx, idx_tilde = (i[self.rows] for i in self.sample_indices())
             yield (torch.from_numpy(self.latents[idx]), torch.from_numpy(self.latents[idx_tilde]),
                    self.folder.images(idx), self.folder.images(idx_tilde))
 

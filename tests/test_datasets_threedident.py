@@ -9,6 +9,7 @@ from torch.utils.data import DataLoader
 from datasets.threedident_dataset import (IMAGE_MEAN, IMAGE_STD, DatasetFormatError, SequentialThreeDIdentDataset,
                                           ThreeDIdentDataset, image_name, load_raw_latents, pair_loader)
 from datasets.threedident_latents import build_latent_space, select_columns
+from distributed_utils import shard
 
 N = 400
 
@@ -82,6 +83,22 @@ def test_stream_depends_on_its_seed_and_position_only(folder):
     assert torch.equal(whole, batches(0, 2))
     assert torch.equal(whole[len(whole) // 2:], batches(0, 1, start=2, n=2))
     assert not torch.equal(whole, batches(1, 0))
+
+
+def test_ranks_share_one_global_stream(folder):
+    """Under torchrun each rank yields its rows of the same global batches: concatenated, 1 or 4 ranks alike."""
+    def rank_batches(rank, world, n=2):
+        data = pairs(folder)
+        data.rows = shard(64, rank, world)
+        stream = iter(data)
+        return [next(stream) for _ in range(n)]
+
+    whole = rank_batches(0, 1)
+    parts = [rank_batches(rank, 4) for rank in range(4)]
+    assert all(len(part[0][0]) == 16 for part in parts)
+    for step, batch in enumerate(whole):
+        for item, value in enumerate(batch):
+            assert torch.equal(value, torch.cat([part[step][item] for part in parts]))
 
 
 def test_sequential_dataset_is_every_render_in_order(folder):
