@@ -20,28 +20,31 @@ def parse(*argv: str):
     return main_mlp.get_args_parser().parse_args(list(argv))
 
 
+SHORT = ["--n", "3", "--more-unsupervised", "1", "--only-unsupervised", "--n-log-steps", "1000", "--lr", "1e-3",
+         "--num-eval-batches", "3", "--batch-size", "256"]
+
+
+def untrained_and_trained(*argv: str) -> tuple[tuple[float, float], dict]:
+    """(R², MCC) of the untrained h = f∘g, and the final scores after training, for the same flags."""
+    args = parse(*SHORT, *argv)
+    main_mlp.set_seed(args.seed)
+    run = main_mlp.Run(args)
+    untrained = main_mlp.scores(torch.nn.Sequential(run.g, run.fs["unsupervised"]), run.latent_space, 4096)
+    return untrained, main_mlp.main(args)["unsupervised"]
+
+
 def test_contrastive_model_recovers_sphere_latents():
     """vMF conditional and vMF (dot-product) model on the sphere: R² rises far above the untrained f's."""
-    args = parse("--n", "3", "--space-type", "sphere", "--c-p", "0", "--c-param", "10", "--p", "0",
-                 "--batch-size", "256", "--n-steps", "300", "--more-unsupervised", "1", "--only-unsupervised",
-                 "--n-log-steps", "1000", "--lr", "1e-3", "--num-eval-batches", "3", "--seed", "1")
-    main_mlp.set_seed(1)
-    run = main_mlp.Run(args)
-    untrained_r2, _ = main_mlp.scores(torch.nn.Sequential(run.g, run.fs["unsupervised"]), run.latent_space, 4096)
-    result = main_mlp.main(args)["unsupervised"]
+    (untrained_r2, _), result = untrained_and_trained("--space-type", "sphere", "--c-p", "0", "--c-param", "10",
+                                                      "--p", "0", "--n-steps", "300", "--seed", "1")
     assert result["r2_mean"] > 0.95 and result["r2_mean"] > untrained_r2 + 0.2
 
 
 def test_recipe_recovers_box_latents_up_to_permutation():
     """Laplace conditional, L1 model, τ = λ, He-initialised f: the MCC rises far above the untrained f's."""
-    args = parse("--n", "3", "--space-type", "box", "--c-p", "1", "--c-param", "0.05", "--p", "1", "--tau", "0.05",
-                 "--batch-size", "256", "--n-steps", "400", "--more-unsupervised", "1", "--only-unsupervised",
-                 "--encoder-scale", "0.5", "--n-log-steps", "1000", "--lr", "1e-3", "--num-eval-batches", "3",
-                 "--seed", "0")
-    main_mlp.set_seed(0)
-    run = main_mlp.Run(args)
-    _, untrained_mcc = main_mlp.scores(torch.nn.Sequential(run.g, run.fs["unsupervised"]), run.latent_space, 4096)
-    result = main_mlp.main(args)["unsupervised"]
+    (_, untrained_mcc), result = untrained_and_trained("--space-type", "box", "--c-p", "1", "--c-param", "0.05",
+                                                       "--p", "1", "--tau", "0.05", "--n-steps", "400",
+                                                       "--encoder-scale", "0.5", "--seed", "0")
     assert result["mcc_mean"] > 0.9 and result["mcc_mean"] > untrained_mcc + 0.2
 
 
