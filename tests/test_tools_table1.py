@@ -3,6 +3,7 @@ tools/plot_metrics.py (a PNG from metrics.csv files)."""
 from __future__ import annotations
 
 import csv
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -78,6 +79,21 @@ def test_grid_runs_each_cell_once_and_tabulates_mean_std(tmp_path, fake_main):
     table1_grid.main(grid_args(tmp_path))
     assert [(a.space_type, a.seed) for a in fake_main] == [("sphere", 1)]  # only the missing cell
     assert len(read_rows(tmp_path / "out" / "runs.csv")) == 4
+
+
+def test_two_jobs_run_cells_at_once_and_write_the_same_rows(tmp_path, fake_main, monkeypatch):
+    """--jobs 2 (threads on the CPU): two cells overlap in time; runs.csv holds the rows of --jobs 1."""
+    barrier = threading.Barrier(2, timeout=30)  # a cell waits until a second one runs beside it
+    stub = table1_grid.main_mlp.main
+    monkeypatch.setattr(table1_grid.main_mlp, "main", lambda args: (barrier.wait(), stub(args))[1])
+    table1_grid.main(grid_args(tmp_path / "parallel", "--jobs", "2"))
+    monkeypatch.setattr(table1_grid.main_mlp, "main", stub)
+    table1_grid.main(grid_args(tmp_path / "serial"))
+
+    def rows(folder):
+        return sorted((r["setting"], r["seed"], r["r2_mean"], r["mcc_mean"], r["flags"])
+                      for r in read_rows(folder / "out" / "runs.csv"))
+    assert len(rows(tmp_path / "parallel")) == 4 and rows(tmp_path / "parallel") == rows(tmp_path / "serial")
 
 
 def test_interrupted_cell_resumes_from_its_checkpoint(tmp_path, fake_main):

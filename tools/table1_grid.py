@@ -6,6 +6,9 @@ is the fast recipe for a 2-core machine (n = 5, batch 512, lr 1e-3, 5000 steps, 
 τ matched to the conditional, unbounded encoder output; README: "Reproducing Table 1"). Each cell calls
 `main_mlp.main` in-process with `--only-unsupervised` (Table 1 reports the contrastive model only).
 
+`--jobs N` runs N cells at once, in threads of this process (torch releases the GIL): on a machine
+with GPUs each cell on its own GPU (`torch.cuda.device`), else each on the CPU with `--threads` threads.
+
 Resumable: every finished cell appends one row to `<out>/runs.csv` and is skipped on the next call;
 an interrupted cell continues from its checkpoint (`--resume-training`). After each cell the Markdown
 table `<out>/table1.md` (mean ± std over seeds beside the paper's claim) is rewritten, and the cell's
@@ -16,15 +19,19 @@ table `<out>/table1.md` (mean ± std over seeds beside the paper's claim) is rew
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import math
+import queue
 import shutil
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
@@ -179,6 +186,9 @@ def get_args_parser() -> argparse.ArgumentParser:
                         help="Folder for each cell's checkpoints (large; not committed).")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch CPU threads per cell (1: on a shared 2-core machine 2 threads ran 4x slower).")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="Cells run at once: one per GPU when GPUs are there (--jobs = #GPUs), else one thread "
+                             "each on the CPU (--jobs = #cores with --threads 1); 1 runs them one after another.")
     parser.add_argument("--extra", nargs=argparse.REMAINDER, default=[],
                         help="Flags appended to every cell's main_mlp.py command line (last; overrides the scale), "
                              "e.g. --extra --n-steps 200.")
@@ -212,6 +222,27 @@ def append_run(path: Path, row: dict) -> None:
         if new:
             writer.writeheader()
         writer.writerow(row)
+
+
+def device_slots(jobs: int) -> queue.Queue:
+    """One slot per concurrent cell: a GPU index (cell slots spread over the GPUs) or None on the CPU."""
+    slots = queue.Queue()
+    gpus = torch.cuda.device_count()
+    for job in range(jobs):
+        slots.put(job % gpus if gpus else None)
+    return slots
+
+
+def run_cell_in_slot(setting: Setting, seed: int, args: argparse.Namespace, run_dir: Path, slots: queue.Queue) -> dict:
+    """`run_cell` on a free slot's GPU (or the CPU), the slot returned afterwards."""
+    gpu = slots.get()
+    try:
+        with torch.cuda.device(gpu) if gpu is not None else contextlib.nullcontext():
+            print(f"=== {setting.name} seed {seed} ({args.scale}{'' if gpu is None else f', GPU {gpu}'}) ===",
+                  flush=True)
+            return run_cell(setting, seed, args, run_dir)
+    finally:
+        slots.put(gpu)
 
 
 def run_cell(setting: Setting, seed: int, args: argparse.Namespace, run_dir: Path) -> dict:
@@ -282,21 +313,29 @@ def markdown_table(rows: list[dict], scale: str, metrics_dir: Path, seeds: int) 
 def main(args: argparse.Namespace) -> list[dict]:
     """Run every unfinished cell, then (re)write the table; return all rows of runs.csv."""
     unknown = [name for name in args.settings if name not in SETTINGS_BY_NAME]
+    if args.jobs < 1:
+        die(f"--jobs must be >= 1, got {args.jobs}")
     if unknown:
         die(f"unknown setting(s) {', '.join(unknown)}; choose from {', '.join(SETTINGS_BY_NAME)}")
     out, runs_dir = Path(args.out), Path(args.runs_dir) / args.scale
     (out / "metrics").mkdir(parents=True, exist_ok=True)
     runs_csv = out / "runs.csv"
     done = {(r["setting"], int(r["seed"]), r["scale"]) for r in read_runs(runs_csv)}
+    todo = []
     for name in args.settings:
         for seed in args.seeds:
             if (name, seed, args.scale) in done:
                 print(f"skip {name} seed {seed}: already in {runs_csv}")
-                continue
-            run_dir = runs_dir / f"{name}_seed{seed}"
-            print(f"=== {name} seed {seed} ({args.scale}) ===", flush=True)
-            append_run(runs_csv, run_cell(SETTINGS_BY_NAME[name], seed, args, run_dir))
-            shutil.copyfile(run_dir / "metrics.csv", out / "metrics" / f"{name}_seed{seed}.csv")
+            else:
+                todo.append((name, seed))
+    slots = device_slots(args.jobs)
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        cells = {pool.submit(run_cell_in_slot, SETTINGS_BY_NAME[name], seed, args, runs_dir / f"{name}_seed{seed}",
+                             slots): (name, seed) for name, seed in todo}
+        for cell in as_completed(cells):  # rows are written here, by one thread, as cells finish
+            name, seed = cells[cell]
+            append_run(runs_csv, cell.result())
+            shutil.copyfile(runs_dir / f"{name}_seed{seed}" / "metrics.csv", out / "metrics" / f"{name}_seed{seed}.csv")
             (out / "table1.md").write_text(markdown_table(read_runs(runs_csv), args.scale, out / "metrics",
                                                           len(args.seeds)))
     rows = read_runs(runs_csv)
