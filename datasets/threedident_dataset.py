@@ -71,11 +71,21 @@ def image_paths(root: str | os.PathLike, n_images: int) -> list[Path]:
     return [folder / name for name in names]
 
 
-def load_image(path: Path) -> torch.Tensor:
-    """One render as a normalised (3, H, W) float tensor."""
+def decode_image(path: Path) -> np.ndarray:
+    """One render's PNG decoded to (H, W, 3) uint8 RGB."""
     with Image.open(path) as image:
-        pixels = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
-    return (torch.from_numpy(pixels).permute(2, 0, 1) - _MEAN) / _STD
+        return np.asarray(image.convert("RGB"))
+
+
+def normalise_image(pixels: np.ndarray) -> torch.Tensor:
+    """(H, W, 3) uint8 RGB → (3, H, W) float tensor in [0, 1], normalised with the dataset statistics."""
+    return (torch.from_numpy(pixels.astype(np.float32) / 255.0).permute(2, 0, 1) - _MEAN) / _STD
+
+
+def load_image(path: Path) -> torch.Tensor:
+    """One render as a normalised (3, H, W) float tensor (decode, then normalise: two stages that
+    benchmarks/bench_3dident_loader.py times apart)."""
+    return normalise_image(decode_image(path))
 
 
 class _Folder:
