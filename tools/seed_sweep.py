@@ -11,7 +11,6 @@ skipped; each run's metrics.csv is copied to `<out>/metrics/<name>_threads<t>_se
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import shutil
 import subprocess
@@ -21,6 +20,10 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from tools.table1_grid import append_run, read_runs  # noqa: E402
 FIELDS = ["name", "seed", "threads", "r2_mean", "mcc_mean", "wall_s", "last_line"]
 
 
@@ -37,10 +40,7 @@ def get_args_parser() -> argparse.ArgumentParser:
 
 
 def read_done(path: Path) -> set[tuple[str, int, int]]:
-    if not path.is_file():
-        return set()
-    with open(path, newline="") as f:
-        return {(r["name"], int(r["seed"]), int(r["threads"])) for r in csv.DictReader(f)}
+    return {(r["name"], int(r["seed"]), int(r["threads"])) for r in read_runs(path)}
 
 
 def run_once(flags: list[str], seed: int, threads: int, save_dir: Path) -> tuple[dict, float, str]:
@@ -74,12 +74,7 @@ def main(args: argparse.Namespace) -> None:
                 shutil.copyfile(Path(tmp) / "metrics.csv", out / "metrics" / f"{args.name}_threads{threads}_seed{seed}.csv")
             row = {"name": args.name, "seed": seed, "threads": threads, "r2_mean": f"{scores['r2_mean']:.4f}",
                    "mcc_mean": f"{scores['mcc_mean']:.4f}", "wall_s": f"{wall:.1f}", "last_line": last}
-            new = not runs_csv.is_file()
-            with open(runs_csv, "a", newline="") as f:
-                writer = csv.DictWriter(f, FIELDS)
-                if new:
-                    writer.writeheader()
-                writer.writerow(row)
+            append_run(runs_csv, row, FIELDS)
             print(f"{args.name} threads {threads} seed {seed}: MCC {row['mcc_mean']} R² {row['r2_mean']} "
                   f"in {row['wall_s']} s", flush=True)
 

@@ -215,10 +215,11 @@ def read_runs(path: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
-def append_run(path: Path, row: dict) -> None:
+def append_run(path: Path, row: dict, fields: list[str] = RUN_FIELDS) -> None:
+    """Append one row to a CSV file, writing the header first when the file is new."""
     new = not path.is_file()
     with open(path, "a", newline="") as f:
-        writer = csv.DictWriter(f, RUN_FIELDS)
+        writer = csv.DictWriter(f, fields)
         if new:
             writer.writeheader()
         writer.writerow(row)
