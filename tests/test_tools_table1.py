@@ -178,6 +178,15 @@ def test_grid_runs_a_real_tiny_cell(tmp_path):
     assert [int(r["step"]) for r in metrics] == [0, 3, 5]
 
 
+def test_table_only_rewrites_the_table_without_running(tmp_path, fake_main):
+    table1_grid.main(grid_args(tmp_path, "--seeds", "0"))
+    fake_main.clear()
+    (tmp_path / "out" / "table1.md").unlink()
+    table1_grid.main(grid_args(tmp_path, "--seeds", "0", "1", "--table-only"))
+    assert fake_main == []
+    assert "1/2 incomplete" in (tmp_path / "out" / "table1.md").read_text()
+
+
 def test_unknown_setting_is_a_one_line_error(tmp_path):
     args = grid_args(tmp_path)
     args.settings = ["box_uniform_cauchy"]

@@ -189,6 +189,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--jobs", type=int, default=1,
                         help="Cells run at once: one per GPU when GPUs are there (--jobs = #GPUs), else one thread "
                              "each on the CPU (--jobs = #cores with --threads 1); 1 runs them one after another.")
+    parser.add_argument("--table-only", action="store_true",
+                        help="Rewrite table1.md from runs.csv (rows counted against --seeds) without running cells.")
     parser.add_argument("--extra", nargs=argparse.REMAINDER, default=[],
                         help="Flags appended to every cell's main_mlp.py command line (last; overrides the scale), "
                              "e.g. --extra --n-steps 200.")
@@ -323,7 +325,7 @@ def main(args: argparse.Namespace) -> list[dict]:
     runs_csv = out / "runs.csv"
     done = {(r["setting"], int(r["seed"]), r["scale"]) for r in read_runs(runs_csv)}
     todo = []
-    for name in args.settings:
+    for name in [] if args.table_only else args.settings:
         for seed in args.seeds:
             if (name, seed, args.scale) in done:
                 print(f"skip {name} seed {seed}: already in {runs_csv}")
