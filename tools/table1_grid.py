@@ -83,7 +83,7 @@ def recipe_tau(c_p: float, c_param: float, p: float) -> float:
     product on a unit sphere is a Normal of variance τ per tangent direction."""
     variance = conditional_variance(c_p, c_param)
     if p == 0:
-        return 1.0 / c_param if c_p == 0 else variance
+        return variance
     return (variance * math.gamma(1 / p) / math.gamma(3 / p)) ** (p / 2)
 
 
@@ -131,6 +131,14 @@ def setting(table: str, marginal: str, conditional: str, model: str, claim: str,
                    *CLAIMS[claim], promised, flags, SPHERE_CPU_FLAGS if model == "dot" else ())
 
 
+def box_output_row(conditional: str, model: str) -> Setting:
+    """A permutation-table row with the learnable box output: promised where the model's p is the conditional's
+    (Laplace → L1, GenNorm(3) → L3, paper Theorem 5); L2 on a Normal conditional leaves a rotation."""
+    matched = model[-1] == {"laplace": "1", "gennorm3": "3"}.get(conditional)
+    claim = "matched" if matched else "l2" if (conditional, model) == ("normal", "box_l2") else "mismatched"
+    return setting("permutation", "box_uniform", conditional, model, claim, matched)
+
+
 SETTINGS = (
     setting("affine", "sphere_uniform", "vmf1", "dot", "uniform", True),
     setting("affine", "sphere_uniform", "vmf10", "dot", "uniform", True),
@@ -144,10 +152,7 @@ SETTINGS = (
     setting("affine", "sphere_normal", "normal", "dot", "sphere_normal", False),
     setting("affine", "unbounded_laplace", "normal1", "l2", "non_uniform", False),
     setting("affine", "unbounded_normal", "normal1", "l2", "non_uniform", False),
-    *(setting("permutation", "box_uniform", conditional, model,
-              "matched" if model[-1] == {"laplace": "1", "gennorm3": "3"}.get(conditional)
-              else "l2" if (conditional, model) == ("normal", "box_l2") else "mismatched",
-              model[-1] == {"laplace": "1", "gennorm3": "3"}.get(conditional))
+    *(box_output_row(conditional, model)
       for conditional in ("laplace", "gennorm3", "normal") for model in ("box_l1", "box_l3", "box_l2")),
     setting("permutation", "box_uniform", "laplace", "l1", "matched", True),
     setting("permutation", "box_uniform", "gennorm3", "l3", "matched", True),
