@@ -54,9 +54,13 @@ def main(args: argparse.Namespace) -> None:
     folder = Path(args.save_dir)
     if not (folder / "args.json").is_file():
         die(f"not a main_mlp.py run folder (no args.json): {folder}")
-    saved = json.loads((folder / "args.json").read_text())
-    parser = main_mlp.get_args_parser()
-    run_args = parser.parse_args([])
+    try:
+        saved = json.loads((folder / "args.json").read_text())
+    except json.JSONDecodeError as e:
+        die(f"{folder / 'args.json'} is not JSON ({e.msg})")
+    if not isinstance(saved, dict) or saved.get("seed") is None:
+        die(f"{folder / 'args.json'} has no seed: not written by main_mlp.py")
+    run_args = main_mlp.get_args_parser().parse_args([])
     vars(run_args).update({k: v for k, v in saved.items() if hasattr(run_args, k)})
     main_mlp.set_seed(run_args.seed)
     run = main_mlp.Run(run_args)
