@@ -10,7 +10,7 @@ signature `loss(z1, z2_con_z1, z3, z1_rec, z2_con_z1_rec, z3_rec) -> (mean, per_
 for code ported from the original; the ground-truth latents z1, z2_con_z1, z3 are not used.
 
 No loss keeps an N×M×d difference tensor: distances come from a matrix product (p = 2), `torch.cdist`
-(p = 1) or row chunks that are recomputed in the backward pass (other p).
+(p = 1 on the CPU) or row chunks that are recomputed in the backward pass (other p, and p = 1 on CUDA).
 """
 from __future__ import annotations
 
@@ -42,10 +42,16 @@ def pairwise_lp_distance(a: torch.Tensor, b: torch.Tensor, p: float, pow: bool) 
     if p == 2 and pow:  # ‖a‖² + ‖b‖² − 2ab: one matrix product, no square root
         sq = a.square().sum(1, keepdim=True) + b.square().sum(1).unsqueeze(0)
         return torch.addmm(sq, a, b.T, alpha=-2).clamp_min(0)
-    if p in (1, 2):
+    if p == 2 or (p == 1 and not a.is_cuda):
         d = torch.cdist(a, b, p=p)
         return d.pow(p) if pow and p != 1 else d
-    # other p (cdist's generic path is slower): row chunks, recomputed in backward instead of kept
+    # other p, and p = 1 on CUDA (cdist's backward there: 59 ms against 14 ms for these chunks at
+    # 6144 × 6144 × 10 on an H200; on the CPU cdist is the faster one)
+    return chunked_lp_distance(a, b, p, pow)
+
+
+def chunked_lp_distance(a: torch.Tensor, b: torch.Tensor, p: float, pow: bool) -> torch.Tensor:
+    """`pairwise_lp_distance` by row chunks of a, each recomputed in the backward pass instead of kept."""
     rows = max(1, CHUNK_ELEMENTS // max(1, b.shape[0] * b.shape[1]))
     chunks = [checkpoint(lp_distance, a_chunk.unsqueeze(1), b.unsqueeze(0), p, pow, use_reentrant=False)
               for a_chunk in a.split(rows)]

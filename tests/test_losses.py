@@ -86,6 +86,20 @@ def test_lp_distance_matrix_is_not_transposed_for_small_p():
     torch.testing.assert_close(losses.pairwise_lp_distance(a, b, 0.5, True), brute_lp(a, b, 0.5, True))
 
 
+@pytest.mark.parametrize("pow", [True, False])
+def test_chunked_l1_distance_used_on_cuda_matches_cdist_in_value_and_gradient(monkeypatch, pow):
+    monkeypatch.setattr(losses, "CHUNK_ELEMENTS", 40)  # 2 rows per chunk: several chunks
+    a = torch.randn(7, 4, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(5, 4, dtype=torch.float64)
+    weights = torch.randn(7, 5, dtype=torch.float64)
+    chunked = losses.chunked_lp_distance(a, b, 1, pow)
+    (grad_chunked,) = torch.autograd.grad((chunked * weights).sum(), a)
+    reference = torch.cdist(a, b, p=1)
+    (grad_reference,) = torch.autograd.grad((reference * weights).sum(), a)
+    torch.testing.assert_close(chunked, brute_lp(a.detach(), b, 1, pow))
+    torch.testing.assert_close(grad_chunked, grad_reference)
+
+
 @pytest.mark.parametrize("p", [0.5, 1, 2, 3])
 def test_gradients_are_finite_when_negatives_coincide_with_anchors(p):
     a = torch.randn(16, 3, requires_grad=True)

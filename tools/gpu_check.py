@@ -1,14 +1,16 @@
 """GPU check: step times and peak GPU memory of the three experiments at the paper's sizes, and the
-wall times they imply for a full run. One script, about 8 minutes on one H100:
+wall times they imply for a full run. One script, in this order:
 
-- main_mlp (§5.1): n 10, batch 6144, p = 1 and p = 2;
-- main_3dident (§5.3): rn18 on 224×224 renders, global batch 512, float32 (TF32) and --amp bf16, on a
-  small folder rendered first on the GPU by tools/3dident (generate_latents.py, render_dataset.py);
-- main_kitti (§5.2): the convolutional encoder on a synthetic KITTI Masks stand-in (tools/kitti_masks).
+- main_mlp (§5.1): n 10, batch 6144, p = 1 and p = 2 (about 35 s on an H200);
+- main_kitti (§5.2): the convolutional encoder on a synthetic KITTI Masks stand-in (tools/kitti_masks);
+- main_3dident (§5.3): rn18 on 224×224 renders, global batch 512, float32 (TF32), --amp bf16 and --amp fp16,
+  on a small folder rendered first on the GPU by tools/3dident (generate_latents.py, render_dataset.py).
+  On an H200 (2026-11-28) 4096 renders took 29 s and each run about 200 s, 160 of them before its first
+  step (14 spawned workers' start and first batches of float32 images); results/gpu.md.
 
 Each run goes through the script's own main() for --steps steps; its step time is the wall time between
 the first and the last row of its metrics.csv over the steps in between (cuDNN warm-up excluded, the
-last evaluation included). Writes a Markdown report (default results/gpu.md).
+last evaluation included). Rewrites a Markdown report (default results/gpu.md) after each script.
 
     python tools/gpu_check.py --out results/gpu.md
 """
@@ -41,7 +43,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--work-dir", default="runs/gpu_check", help="Renders, data and run folders (not committed).")
     parser.add_argument("--steps", type=int, default=300, help="Steps of the main_mlp and main_kitti runs (300).")
     parser.add_argument("--image-steps", type=int, default=150, help="Steps of each main_3dident run (150).")
-    parser.add_argument("--renders", type=int, default=4096, help="224-px renders for main_3dident (4096).")
+    parser.add_argument("--renders", type=int, default=2048, help="224-px renders for main_3dident (2048).")
     parser.add_argument("--workers", type=int, default=14, help="Data workers of main_3dident (14 of 16 cores).")
     return parser
 
@@ -91,7 +93,7 @@ def threedident_runs(work: Path, steps: int, renders: int, workers: int) -> list
     print(f"rendered {n} images of 224 px in {time.perf_counter() - start:.0f} s", flush=True)
     full = main_3dident.get_args_parser().parse_args(["--offline-dataset", "d"]).iterations
     rows = []
-    for amp in ("none", "bf16"):
+    for amp in ("none", "bf16", "fp16"):
         folder = work / f"3dident_{amp}"
         argv = ["--offline-dataset", str(data), "--non-periodic-rotation-and-color", "--mode", "unsupervised",
                 "--box-constraint", "learnable", "--batch-size", "512", "--iterations", str(steps),
@@ -131,12 +133,15 @@ def main(argv: list[str] | None = None) -> None:
         die("the GPU check needs CUDA")
     work = Path(args.work_dir)
     work.mkdir(parents=True, exist_ok=True)
-    rows = [*mlp_runs(work, args.steps), *threedident_runs(work, args.image_steps, args.renders, args.workers),
-            *kitti_runs(work, args.steps)]
-    text = report(rows, f"{args.steps} steps (main_mlp, main_kitti), {args.image_steps} (main_3dident)")
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(text)
-    print(text)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    steps = f"{args.steps} steps (main_mlp, main_kitti), {args.image_steps} (main_3dident)"
+    rows = []
+    for runs in (lambda: mlp_runs(work, args.steps), lambda: kitti_runs(work, args.steps),
+                 lambda: threedident_runs(work, args.image_steps, args.renders, args.workers)):
+        rows += runs()
+        out.write_text(report(rows, steps))  # after each script: a run cut short keeps what it measured
+    print(out.read_text())
 
 
 if __name__ == "__main__":
