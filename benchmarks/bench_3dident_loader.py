@@ -3,11 +3,12 @@
 Measures in one run and one process, on a small folder rendered with tools/3dident (reused when it is
 already there) and padded to the released index size: the time per pair of each stage the pair stream
 does per batch — draw z, z̃; snap both to their nearest renders (faiss, batched as the dataset does);
-decode the 2 PNGs; normalise them to float tensors; stack the batch — using the dataset's own functions,
-then the end-to-end pairs/s of `pair_loader` in the main process (num_workers 0) and with one spawned
-worker (num_workers 1; its start-up apart), the worker with other prefetch factors, the copy into shared
-memory a worker makes to send each batch, and (on CUDA) the pin_memory copy. Prints the
-stage shares, pairs/s per worker and an estimate of the workers a GPU step of --gpu-step-ms needs.
+decode the 2 PNGs to uint8 tensors; stack the batch — using the dataset's own functions, then the end-to-end
+pairs/s of `pair_loader` in the main process (num_workers 0) and with one spawned worker (num_workers 1; its
+start-up apart), the worker with other prefetch factors, the copy into shared memory a worker makes to send
+each batch, and (on CUDA) the pin_memory copy. Normalising to float is not a worker stage: main_3dident does
+it on the training device (`normalise_images`); it is timed apart, on CUDA when present, else on the CPU.
+Prints the stage shares, pairs/s per worker and an estimate of the workers a GPU step of --gpu-step-ms needs.
 
 Padding: the snap costs what the index size makes it cost (250 000 renders as released), so the folder
 holds --index-size latents: the --renders rendered ones plus random ones whose images are hard links
@@ -32,8 +33,8 @@ from torch.utils.data import DataLoader
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from datasets.faiss_index import search_pairs  # noqa: E402
-from datasets.threedident_dataset import (ThreeDIdentDataset, decode_image, image_name,  # noqa: E402
-                                          normalise_image, pair_loader)
+from datasets.threedident_dataset import (IMAGE_MEAN, IMAGE_STD, ThreeDIdentDataset, image_name,  # noqa: E402
+                                          load_image, normalise_images, pair_loader)
 from datasets.threedident_latents import build_latent_space, select_columns  # noqa: E402
 
 TOOLS = str(Path(__file__).resolve().parents[1] / "tools" / "3dident")
@@ -42,7 +43,7 @@ sys.path.insert(0, TOOLS)  # render_dataset imports `renderer` from its own fold
 render_dataset = importlib.import_module("tools.3dident.render_dataset")
 sys.path.remove(TOOLS)
 
-STAGES = ("draw z, z~", "faiss snap", "PNG decode", "normalise", "stack")
+STAGES = ("draw z, z~", "faiss snap", "PNG decode", "stack")  # a worker's work per batch
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -106,7 +107,7 @@ def open_stream(folder: Path, batch_size: int, approximate: bool = False, faiss_
 
 def stage_seconds(data: ThreeDIdentDataset, batches: int) -> dict[str, float]:
     """Seconds per pair of each stage of a batch, timed apart: the calls of `sample_indices` (latent draw,
-    `search_pairs`) and of `_Folder.images` (`decode_image`, `normalise_image`, `torch.stack`)."""
+    `search_pairs`) and of `_Folder.images` (`load_image`: decode to uint8 and permute; `torch.stack`)."""
     data.sample_indices()  # builds the index (as a worker does on its first batch)
     total = dict.fromkeys(STAGES, 0.0)
     for _ in range(batches):
@@ -118,18 +119,27 @@ def stage_seconds(data: ThreeDIdentDataset, batches: int) -> dict[str, float]:
         total["draw z, z~"] += t1 - t0
         total["faiss snap"] += time.perf_counter() - t1
         for indices in (idx, idx_tilde):
-            images = []
-            for i in indices:
-                t0 = time.perf_counter()
-                pixels = decode_image(data.folder.paths[i])
-                t1 = time.perf_counter()
-                images.append(normalise_image(pixels))
-                total["PNG decode"] += t1 - t0
-                total["normalise"] += time.perf_counter() - t1
+            t0 = time.perf_counter()
+            images = [load_image(data.folder.paths[i]) for i in indices]
+            total["PNG decode"] += time.perf_counter() - t0
             t0 = time.perf_counter()
             torch.stack(images)
             total["stack"] += time.perf_counter() - t0
     return {stage: seconds / (batches * data.batch_size) for stage, seconds in total.items()}
+
+
+def normalise_seconds(batch: torch.Tensor, batches: int, device: torch.device) -> float:
+    """Seconds per image of main_3dident's device-side step: copy the uint8 batch to `device`, normalise it."""
+    def step() -> None:
+        normalise_images(batch.to(device), IMAGE_MEAN, IMAGE_STD)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    step()  # warm-up (CUDA context, kernels)
+    start = time.perf_counter()
+    for _ in range(batches):
+        step()
+    return (time.perf_counter() - start) / (batches * len(batch))
 
 
 def loader_rate(loader: DataLoader, batch_size: int, batches: int) -> tuple[float, float]:
@@ -152,7 +162,8 @@ def measure(folder: Path, batch_size: int, batches: int, prefetch_factors=(4,), 
     Returns {"stage_s": seconds per pair by stage, "shares": their fractions of the sum,
     "rates": pairs/s by configuration, "startup_s": seconds to the first batch by configuration,
     "handoff_s": seconds per pair a worker spends copying a batch into shared memory to send it,
-    "pin_s": seconds per pair to pin a batch (None without CUDA)}."""
+    "pin_s": seconds per pair to pin a batch (None without CUDA), "normalise_s": seconds per pair of the copy to
+    the training device and `normalise_images` there, "normalise_device": that device (cuda, else cpu)}."""
     def stream() -> ThreeDIdentDataset:  # a fresh one per loader: the faiss index is built where it searches
         return open_stream(folder, batch_size, approximate, faiss_threads)
 
@@ -181,8 +192,10 @@ def measure(folder: Path, batch_size: int, batches: int, prefetch_factors=(4,), 
         for _ in range(batches):
             [t.pin_memory() for t in batch]
         pin_s = (time.perf_counter() - start) / (batches * batch_size)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return {"stage_s": stage_s, "shares": {k: v / total for k, v in stage_s.items()}, "rates": rates,
-            "startup_s": startup, "handoff_s": handoff / (batches * batch_size), "pin_s": pin_s}
+            "startup_s": startup, "handoff_s": handoff / (batches * batch_size), "pin_s": pin_s,
+            "normalise_s": 2 * normalise_seconds(batch[2], batches, device), "normalise_device": device.type}
 
 
 def workers_needed(pairs_per_s_per_worker: float, batch_size: int, gpu_step_ms: float) -> tuple[float, int]:
@@ -217,6 +230,8 @@ def main() -> None:
               f"({1 / result['pin_s']:.0f} pairs/s, one thread for all workers)")
     else:
         print("  pin_memory: no CUDA here, not measured (main_3dident passes pin_memory=True on CUDA)")
+    print(f"  device side (main process, not a worker stage): copy + normalise_images on "
+          f"{result['normalise_device']}, {result['normalise_s'] * 1e3:.3f} ms/pair")
     per_worker = result["rates"]["1 worker (num_workers=1, prefetch_factor=2)"]
     demand, workers = workers_needed(per_worker, args.batch_size, args.gpu_step_ms)
     print(f"ESTIMATE (assumes workers scale linearly, one CPU core each, + the main process): a GPU step of "

@@ -1,8 +1,11 @@
 """3DIdent image folders (paper §5.3): the pair-sampling training stream and the in-order test set.
 
 Folder format (as released): `raw_latents.npy` (N, d) float32 and `images/<index>.png`, the index
-zero-padded to ceil(log10 N) digits. Images are RGB, read with PIL, scaled to [0, 1] and normalised
-with the dataset statistics below (resizing is not needed: the ResNets accept 64×64 and 224×224).
+zero-padded to ceil(log10 N) digits. Images are RGB, read with PIL, and leave the data workers as uint8
+(3, H, W) tensors: 4× fewer bytes to share, pin and copy than float32. The training script normalises them
+on its device with `normalise_images` (x/255 − mean)/std, with the released statistics below or a folder's
+own (`image_stats.json`, written by tools/3dident/image_stats.py). Resizing is not needed: the ResNets
+accept 64×64 and 224×224.
 """
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ import itertools
 import math
 import os
 from pathlib import Path
+from typing import Sequence
 
 import faiss
 import numpy as np
@@ -22,7 +26,6 @@ from training_loop import stream_seed
 
 IMAGE_MEAN = (0.3292, 0.3278, 0.3215)
 IMAGE_STD = (0.0778, 0.0776, 0.0771)
-_MEAN, _STD = torch.tensor(IMAGE_MEAN)[:, None, None], torch.tensor(IMAGE_STD)[:, None, None]
 NO_IMAGE = torch.empty(0)
 
 
@@ -72,20 +75,26 @@ def image_paths(root: str | os.PathLike, n_images: int) -> list[Path]:
 
 
 def decode_image(path: Path) -> np.ndarray:
-    """One render's PNG decoded to (H, W, 3) uint8 RGB."""
+    """One render's PNG decoded to a writable (H, W, 3) uint8 RGB array."""
     with Image.open(path) as image:
-        return np.asarray(image.convert("RGB"))
-
-
-def normalise_image(pixels: np.ndarray) -> torch.Tensor:
-    """(H, W, 3) uint8 RGB → (3, H, W) float tensor in [0, 1], normalised with the dataset statistics."""
-    return (torch.from_numpy(pixels.astype(np.float32) / 255.0).permute(2, 0, 1) - _MEAN) / _STD
+        return np.array(image.convert("RGB"))
 
 
 def load_image(path: Path) -> torch.Tensor:
-    """One render as a normalised (3, H, W) float tensor (decode, then normalise: two stages that
-    benchmarks/bench_3dident_loader.py times apart)."""
-    return normalise_image(decode_image(path))
+    """One render as a (3, H, W) uint8 tensor: decode, then permute (a view). This is all the per-image work
+    of a data worker; the batch is normalised on the training device (`normalise_images`)."""
+    return torch.from_numpy(decode_image(path)).permute(2, 0, 1)
+
+
+def normalise_images(x: torch.Tensor, mean: Sequence[float] | torch.Tensor,
+                     std: Sequence[float] | torch.Tensor) -> torch.Tensor:
+    """(N, 3, H, W) uint8 images → float32 (x/255 − mean)/std per channel (paper §5.3 normalises the renders
+    with the dataset statistics), on x's device and in x's memory format (channels_last stays). `mean`, `std`:
+    3 values each, e.g. IMAGE_MEAN, IMAGE_STD or `read_image_stats`; tensors already on x's device are used
+    as they are (no copy per batch)."""
+    mean = torch.as_tensor(mean, dtype=torch.float32, device=x.device).view(-1, 1, 1)
+    std = torch.as_tensor(std, dtype=torch.float32, device=x.device).view(-1, 1, 1)
+    return (x.float() / 255.0 - mean) / std
 
 
 class _Folder:
@@ -97,6 +106,7 @@ class _Folder:
         self.paths = image_paths(root, len(raw)) if load_images else None
 
     def images(self, indices) -> torch.Tensor:
+        """The renders `indices` as one (B, 3, H, W) uint8 batch (`NO_IMAGE` without images)."""
         if self.paths is None:
             return NO_IMAGE
         return torch.stack([load_image(self.paths[i]) for i in indices])
@@ -105,10 +115,11 @@ class _Folder:
 class ThreeDIdentDataset(IterableDataset):
     """Endless stream of batches ((z, z̃) latents, (x, x̃) images) of positive pairs.
 
-    Per batch: z ~ marginal and z̃ ~ conditional(z) from `latent_space` (torch RNG seeded by (`seed`,
-    batch position), so the stream is the same whatever the workers and opens at any batch `start`), both snapped to their nearest renders by batched faiss searches (z̃ to its
-    second neighbour if the first is z's render; see `search_pairs`). Yields `(z, z_tilde, x, x_tilde)` with the latents of the
-    renders found; x, x̃ are `NO_IMAGE` when `load_images` is off (--dummy-mixing and friends).
+    Per batch: z ~ marginal and z̃ ~ conditional(z) from `latent_space` (torch RNG seeded by (`seed`, batch
+    position), so the stream is the same whatever the workers and opens at any batch `start`), both snapped to
+    their nearest renders by batched faiss searches (z̃ to its second neighbour if the first is z's render; see
+    `search_pairs`). Yields `(z, z_tilde, x, x_tilde)`: the latents of the renders found and their images as
+    (B, 3, H, W) uint8 batches; x, x̃ are `NO_IMAGE` when `load_images` is off (--dummy-mixing and friends).
     Use with `DataLoader(batch_size=None)`: one item is one batch. Under torchrun `batch_size` is the
     global batch and `rows` a rank's part of it: every rank draws and snaps the same global batch and
     loads only its own rows' images, so the global batches do not depend on the number of ranks.
@@ -160,7 +171,8 @@ def pair_loader(dataset: ThreeDIdentDataset, workers: int, pin_memory: bool = Fa
 
 
 class SequentialThreeDIdentDataset(Dataset):
-    """Every render of a folder, in index order: item i is (z_i, x_i) (x_i = `NO_IMAGE` without images)."""
+    """Every render of a folder, in index order: item i is (z_i, x_i), x_i a (3, H, W) uint8 tensor (`NO_IMAGE`
+    without images)."""
 
     def __init__(self, root, columns=None, file_width: int | None = None, load_images: bool = True):
         self.folder = _Folder(root, columns, file_width, load_images)

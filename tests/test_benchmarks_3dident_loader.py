@@ -24,6 +24,7 @@ def test_measure_gives_positive_rates_and_shares_summing_to_one(tmp_path):
     assert {"main process (num_workers=0)", "1 worker (num_workers=1, prefetch_factor=2)"} <= set(result["rates"])
     assert all(r > 0 and np.isfinite(r) for r in result["rates"].values())
     assert all(s > 0 for s in result["startup_s"].values()) and result["handoff_s"] > 0
+    assert "normalise" not in bench.STAGES and result["normalise_s"] > 0  # device-side, timed apart
 
 
 def test_workers_needed_is_demand_over_one_workers_rate():

@@ -7,7 +7,8 @@ from PIL import Image
 from torch.utils.data import DataLoader
 
 from datasets.threedident_dataset import (IMAGE_MEAN, IMAGE_STD, DatasetFormatError, SequentialThreeDIdentDataset,
-                                          ThreeDIdentDataset, image_name, load_raw_latents, pair_loader)
+                                          ThreeDIdentDataset, image_name, load_image, load_raw_latents,
+                                          normalise_images, pair_loader)
 from datasets.threedident_latents import build_latent_space, select_columns
 from distributed_utils import shard
 
@@ -27,9 +28,9 @@ def write_folder(root, n=N, width=10, n_images=None):
 
 
 def decode_index(images: torch.Tensor) -> np.ndarray:
-    """Render index spelled by normalised images (B, 3, H, W)."""
-    rgb = images[:, :, 0, 0] * torch.tensor(IMAGE_STD) + torch.tensor(IMAGE_MEAN)
-    values = (rgb * 255).round().long()
+    """Render index spelled by uint8 images (B, 3, H, W)."""
+    assert images.dtype == torch.uint8
+    values = images[:, :, 0, 0].long()
     return (values[:, 0] + 256 * values[:, 1]).numpy()
 
 
@@ -58,6 +59,33 @@ def test_pair_batches_hold_the_renders_found(folder):
     idx, idx_tilde = decode_index(x), decode_index(x_tilde)
     assert np.allclose(latents[idx], z.numpy()) and np.allclose(latents[idx_tilde], z_tilde.numpy())
     assert (idx != idx_tilde).all()
+
+
+def test_uint8_images_normalise_as_the_float_formula_did(tmp_path):
+    """Workers send uint8 (3, H, W); normalise_images on the device gives what the loader gave before:
+    (PNG/255 − mean)/std as float32, per channel; a channels_last batch stays channels_last."""
+    pixels = np.random.default_rng(0).integers(0, 256, (2, 6, 5, 3), dtype=np.uint8)
+    paths = [tmp_path / f"{i}.png" for i in range(2)]
+    for path, image in zip(paths, pixels):
+        Image.fromarray(image).save(path)
+    batch = torch.stack([load_image(path) for path in paths])
+    assert batch.dtype == torch.uint8 and batch.shape == (2, 3, 6, 5)
+    before = [(torch.from_numpy(np.asarray(Image.open(path).convert("RGB")).astype(np.float32) / 255.0)
+               .permute(2, 0, 1) - torch.tensor(IMAGE_MEAN)[:, None, None]) / torch.tensor(IMAGE_STD)[:, None, None]
+              for path in paths]
+    normalised = normalise_images(batch, IMAGE_MEAN, IMAGE_STD)
+    assert normalised.dtype == torch.float32
+    torch.testing.assert_close(normalised, torch.stack(before), rtol=0, atol=1e-6)
+    channels_last = normalise_images(batch.to(memory_format=torch.channels_last), IMAGE_MEAN, IMAGE_STD)
+    assert channels_last.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(channels_last, normalised, rtol=0, atol=0)
+
+
+def test_loaders_send_uint8_images(folder):
+    z, z_tilde, x, x_tilde = next(iter(pair_loader(pairs(folder), workers=1)))
+    assert x.dtype == x_tilde.dtype == torch.uint8 and x.shape == (64, 3, 8, 8)
+    data = SequentialThreeDIdentDataset(folder, select_columns(True).columns, 10)
+    assert next(iter(DataLoader(data, batch_size=4, num_workers=1)))[1].dtype == torch.uint8
 
 
 def test_positives_are_closer_than_random_pairs(folder):

@@ -14,6 +14,7 @@ import pytest
 import torch
 
 import main_3dident
+from datasets.threedident_dataset import IMAGE_MEAN, IMAGE_STD
 from tests import killing
 
 REPO = Path(__file__).resolve().parents[1]
@@ -99,6 +100,16 @@ def test_periodic_model_normalises_each_block():
     assert layout.n_box == 3 and layout.n_sphere == 8
     assert (h[:, :3] > 0).all() and (h[:, :3] < 1).all()
     assert torch.allclose(h[:, 3:].norm(dim=1), torch.ones(5))
+
+
+def test_images_are_normalised_on_the_device():
+    """The loader sends uint8 images; build_mixing's image path makes them float32 (x/255 − mean)/std."""
+    args = main_3dident.get_args_parser().parse_args(["--offline-dataset", "d"])
+    x = torch.randint(0, 256, (4, 3, 8, 8), dtype=torch.uint8)
+    mixed = main_3dident.build_mixing(args, 11, torch.device("cpu"))(torch.zeros(4, 11), x)
+    expected = (x.float() / 255 - torch.tensor(IMAGE_MEAN).view(3, 1, 1)) / torch.tensor(IMAGE_STD).view(3, 1, 1)
+    assert mixed.dtype == torch.float32
+    torch.testing.assert_close(mixed, expected, rtol=0, atol=1e-6)
 
 
 @pytest.mark.parametrize("mode, extra", [("supervised", []), ("supervised", ["--supervised-loss", "r2"]),
