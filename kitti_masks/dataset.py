@@ -96,6 +96,9 @@ def check_sequences(path: str, masks: list, latents: list) -> None:
 class KittiMasks(Dataset):
     """Frame pairs of KITTI Masks; item i = (x_t, x_t+k, z_t, z_t+k), images float {0,1} (1, 64, 64)."""
 
+    n_channels = 1
+    factor_names = LATENT_NAMES
+
     def __init__(self, masks: list[np.ndarray], latents: list[np.ndarray], max_delta_t: int = 1):
         if max_delta_t < 1:
             raise ValueError(f"max_delta_t must be ≥ 1, got {max_delta_t}")
@@ -119,6 +122,19 @@ class KittiMasks(Dataset):
         """Frames at global indices, float {0,1}, shape (..., 1, 64, 64)."""
         return self.frames[frame_index].unsqueeze(-3).float()
 
+    def draw(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        """The per-item draws of an epoch (`PairSampler`): the frame gaps k."""
+        return torch.randint(1, self.max_delta_t + 1, (n,), generator=generator)
+
+    def eval_sample(self, n: int, rng: np.random.Generator) -> tuple[torch.Tensor, np.ndarray]:
+        """The first frames of min(n, pairs) pairs drawn without replacement, and their latents (n, 3)."""
+        items = rng.choice(len(self), size=min(n, len(self)), replace=False)
+        frames = self.starts[torch.from_numpy(items)]
+        return frames, self.latents[frames].double().numpy()
+
+    def eval_images(self, frames: torch.Tensor) -> torch.Tensor:
+        return self.images(frames)
+
     def __getitem__(self, item: int | tuple[int, int]) -> Pair:
         """Pair `item`, or (index, k) from `PairSampler`: the frame gap k given instead of drawn."""
         index, gap = item if isinstance(item, tuple) else (item, torch.randint(1, self.max_delta_t + 1, ()))
@@ -128,19 +144,20 @@ class KittiMasks(Dataset):
 
 
 class PairSampler(Sampler):
-    """Endless (index, k) items: epoch e is a permutation of the pairs with gaps k, both drawn from a
-    generator seeded by (seed, e), so the stream is the same whatever the workers, and it can start at
-    any item `start` (a resumed run continues the data order of the interrupted one)."""
+    """Endless (index, draw) items: epoch e is a permutation of the pairs with the dataset's per-item draws
+    (`dataset.draw`: KITTI's gaps k, the seeds of the SlowVAE datasets' transitions), both from a generator
+    seeded by (seed, e), so the stream is the same whatever the workers, and it can start at any item `start`
+    (a resumed run continues the data order of the interrupted one)."""
 
-    def __init__(self, dataset: KittiMasks, seed: int, start: int = 0):
-        self.n, self.max_delta_t, self.seed, self.start = len(dataset), dataset.max_delta_t, seed, start
+    def __init__(self, dataset: Dataset, seed: int, start: int = 0):
+        self.n, self.draw, self.seed, self.start = len(dataset), dataset.draw, seed, start
 
     def __iter__(self):
         for epoch in itertools.count(self.start // self.n):
             g = torch.Generator().manual_seed(stream_seed(self.seed, epoch))
-            order, gaps = torch.randperm(self.n, generator=g), torch.randint(1, self.max_delta_t + 1, (self.n,), generator=g)
+            order, draws = torch.randperm(self.n, generator=g), self.draw(self.n, g)
             first = self.start % self.n if epoch == self.start // self.n else 0
-            yield from zip(order[first:].tolist(), gaps[first:].tolist())
+            yield from zip(order[first:].tolist(), draws[first:].tolist())
 
 
 def interleave(first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
@@ -154,7 +171,7 @@ def collate_pairs(items: list[Pair]) -> tuple[torch.Tensor, torch.Tensor]:
     return interleave(x1, x2), interleave(z1, z2)
 
 
-def pair_batches(dataset: KittiMasks, batch_size: int, num_workers: int, seed: int, start: int = 0,
+def pair_batches(dataset: Dataset, batch_size: int, num_workers: int, seed: int, start: int = 0,
                  pin_memory: bool = False) -> Iterator:
     """Endless batches of `batch_size` images (`PairSampler`'s pairs, interleaved) from batch `start` on."""
     pairs = batch_size // 2
