@@ -15,6 +15,8 @@ DataParallel): the pairs come from one seeded global stream, every anchor is con
 global batch, batch norm uses its statistics, and the scores gather all ranks' samples, so a job gives
 the same losses and scores on 1, 2 or 4 processes (distributed_utils.py). --amp bf16 | fp16 runs f
 under autocast (the loss and the scores in float32); on CUDA the ResNets run channels_last with TF32.
+Images come from the data workers as uint8 and are normalised on the device, per channel, with the released
+statistics or (--image-normalisation folder) those of tools/3dident/image_stats.py's file (--image-stats).
 With --output-dir DIR the run folder DIR holds args.json, metrics.csv, checkpoint.pt (every
 --save-every steps, else every --n-log-steps) and final_scores.json; --resume continues it.
 """
@@ -22,7 +24,7 @@ from __future__ import annotations
 
 import argparse
 import os
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -37,8 +39,9 @@ import encoders
 import invertible_network_utils
 import losses
 import training_loop
-from datasets.threedident_dataset import (IMAGE_MEAN, IMAGE_STD, DatasetFormatError, SequentialThreeDIdentDataset,
-                                          ThreeDIdentDataset, normalise_images, pair_loader)
+from datasets.threedident_dataset import (IMAGE_MEAN, IMAGE_STD, STATS_FILE, DatasetFormatError,
+                                          SequentialThreeDIdentDataset, ThreeDIdentDataset, normalise_images,
+                                          pair_loader, read_image_stats)
 from datasets.threedident_latents import LatentLayout, build_latent_space, select_columns
 from training_loop import RunFolder, Schedule, Stream, Task
 from distributed_utils import gather
@@ -48,7 +51,7 @@ from training_utils import (CheckpointError, allow_tf32, atomic_save, autocast, 
 LP_EXPONENTS = {"l1": 1, "l2": 2, "l3": 3}
 CONSTRAINTS = ("None", "fix", "learnable")
 RESUME_FREE = ("resume", "workers", "no_cuda", "faiss_omp_threads", "output_dir", "save_model", "save_every",
-               "load_model", "offline_dataset", "dist_backend")  # flags a resumed run may change
+               "load_model", "offline_dataset", "image_stats", "dist_backend")  # flags a resumed run may change
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -84,6 +87,15 @@ def get_args_parser() -> argparse.ArgumentParser:
     add("--approximate-dataset-nn-search", action="store_true",
         help="Snap latents with a faiss IVF1024_HNSW32 index (nprobe 10, efSearch 8) instead of exact search.")
     add("--offline-dataset", required=True, help="3DIdent folder: raw_latents.npy and images/.")
+    add("--image-normalisation", default="released", choices=("released", "folder"),
+        help="Per-channel (x/255 - mean)/std of the images, on the device: released = the released 3DIdent "
+             "statistics, mean (0.3292, 0.3278, 0.3215), std (0.0778, 0.0776, 0.0771) (recommended for the "
+             "released data); folder = the statistics in --image-stats (recommended for folders rendered with "
+             "tools/3dident, brighter: mean about 0.62-0.68, std about 0.21).")
+    add("--image-stats", default=None, metavar="PATH",
+        help=f"Statistics file read by --image-normalisation folder (default <offline-dataset>/{STATS_FILE}; "
+             "written by tools/3dident/image_stats.py <dataset folder>). With --mode test pass the TRAINING "
+             f"folder's file (<train folder>/{STATS_FILE}) so the encoder sees images normalised as in training.")
     add("--faiss-omp-threads", type=int, default=16, help="OpenMP threads of faiss per data worker (16).")
     add("--box-constraint", default=None, choices=CONSTRAINTS,
         help="Put the non-periodic outputs in a box (fix | learnable bound); paper: learnable.")
@@ -138,6 +150,10 @@ def check_args(args: argparse.Namespace) -> LatentLayout:
         die(distributed_utils.backend_error(args.dist_backend, use_cuda))
     if args.identity_solution and not args.dummy_mixing:
         die("--identity-solution needs --dummy-mixing (an identity encoder of images has no latent-sized output)")
+    if args.image_stats and args.image_normalisation != "folder":
+        die("--image-stats needs --image-normalisation folder")
+    if args.image_normalisation == "folder" and not args.image_stats:
+        args.image_stats = os.path.join(args.offline_dataset, STATS_FILE)  # args.json records the file read
     try:
         return select_columns(args.non_periodic_rotation_and_color, args.position_only, args.rotation_and_color_only,
                               args.rotation_only, args.color_only, args.no_spotlight_position, args.no_spotlight_color)
@@ -229,15 +245,32 @@ def make_step_loss(args: argparse.Namespace, layout: LatentLayout, embed: Callab
     return step_loss
 
 
+def uses_images(args: argparse.Namespace) -> bool:
+    """Whether f sees images (not g(z) or z: --dummy-mixing, --identity-mixing-and-solution)."""
+    return not (args.dummy_mixing or args.identity_mixing_and_solution or args.identity_solution)
+
+
 def memory_format(args: argparse.Namespace, device: torch.device) -> torch.memory_format:
     """channels_last for the ResNets on CUDA (tensor-core convolutions), else the default layout."""
-    images = not (args.dummy_mixing or args.identity_mixing_and_solution or args.identity_solution)
-    return torch.channels_last if images and device.type == "cuda" else torch.contiguous_format
+    return torch.channels_last if uses_images(args) and device.type == "cuda" else torch.contiguous_format
 
 
-def build_mixing(args: argparse.Namespace, n: int, device: torch.device, verbose: bool = True) -> Callable:
-    """What f sees for latents z and images x: x normalised on `device` (uint8 → float32, paper §5.3), g(z)
-    (--dummy-mixing) or z (--identity-mixing-and-solution)."""
+def image_statistics(args: argparse.Namespace) -> tuple[Sequence[float], Sequence[float]]:
+    """Per-channel (mean, std) the images are normalised with (paper §5.3): the released constants, or with
+    --image-normalisation folder those of the --image-stats file (read only when f sees images); a missing or
+    malformed file is a one-line error."""
+    if args.image_normalisation == "released" or not uses_images(args):
+        return IMAGE_MEAN, IMAGE_STD
+    try:
+        return read_image_stats(args.image_stats)
+    except DatasetFormatError as e:
+        die(str(e))
+
+
+def build_mixing(args: argparse.Namespace, n: int, device: torch.device,
+                 stats: tuple[Sequence[float], Sequence[float]], verbose: bool = True) -> Callable:
+    """What f sees for latents z and images x: x normalised on `device` with `stats` = (mean, std) (uint8 →
+    float32, paper §5.3), g(z) (--dummy-mixing) or z (--identity-mixing-and-solution)."""
     if args.identity_mixing_and_solution:
         return lambda z, x: z.to(device)
     if args.dummy_mixing:
@@ -246,7 +279,7 @@ def build_mixing(args: argparse.Namespace, n: int, device: torch.device, verbose
                                                               verbose=verbose).to(device)
         return lambda z, x: g(z.to(device))
     layout = memory_format(args, device)
-    mean, std = (torch.tensor(v, device=device) for v in (IMAGE_MEAN, IMAGE_STD))
+    mean, std = (torch.tensor(v, device=device) for v in stats)
     # uint8 images travel (4× fewer bytes than float32), then become float on the device in f's layout
     return lambda z, x: normalise_images(x.to(device, non_blocking=True, memory_format=layout), mean, std)
 
@@ -277,6 +310,10 @@ def scores(z: torch.Tensor, hz: torch.Tensor) -> dict:
                                                                     rescaling=True)
     mse = (z - hz).square().mean(0).numpy()
     return {"r2": r2, "mcc": mcc, "mse": mse, "lin_mse": ((z_test - prediction) ** 2).mean(0)}
+
+
+def format_stats(values: Sequence[float]) -> str:
+    return "(" + ", ".join(f"{v:.4f}" for v in values) + ")"
 
 
 def format_scores(s: dict) -> str:
@@ -360,7 +397,7 @@ def unwrap(f: nn.Module) -> nn.Module:
 
 def open_dataset(args: argparse.Namespace, layout: LatentLayout):
     """The in-order test set (test mode) or the pair stream, checked; a bad folder is a one-line error."""
-    load_images = not (args.dummy_mixing or args.identity_mixing_and_solution)
+    load_images = uses_images(args)
     try:
         if args.mode == "test":
             return SequentialThreeDIdentDataset(args.offline_dataset, layout.columns, layout.file_width,
@@ -377,6 +414,7 @@ def main(argv: list[str] | None = None) -> None:
     args = get_args_parser().parse_args(argv)
     layout = check_args(args)
     data = open_dataset(args, layout)
+    stats = image_statistics(args)
     rank, world, device = distributed_utils.init_distributed(not args.no_cuda and torch.cuda.is_available(),
                                                              args.dist_backend)
     if args.mode == "test" and world > 1:
@@ -387,7 +425,10 @@ def main(argv: list[str] | None = None) -> None:
         print(f"latents: columns {list(layout.columns)} ({layout.n_box} box, {layout.n_sphere} on S^7)")
         if world > 1:
             print(f"torchrun: global batch {args.batch_size} = {world} ranks × {args.batch_size // world} pairs")
-    mix = build_mixing(args, layout.dim, device, verbose=rank == 0)
+        if uses_images(args):
+            print(f"images: normalised with mean {format_stats(stats[0])}, std {format_stats(stats[1])} "
+                  f"({args.image_stats or 'released statistics'})")
+    mix = build_mixing(args, layout.dim, device, stats, verbose=rank == 0)
     f = build_encoder(args, layout).to(device, memory_format=memory_format(args, device))
     if args.load_model:
         load(f, args.load_model)

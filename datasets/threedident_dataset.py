@@ -10,6 +10,7 @@ accept 64×64 and 224×224.
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import os
 from pathlib import Path
@@ -27,6 +28,7 @@ from training_loop import stream_seed
 IMAGE_MEAN = (0.3292, 0.3278, 0.3215)
 IMAGE_STD = (0.0778, 0.0776, 0.0771)
 NO_IMAGE = torch.empty(0)
+STATS_FILE = "image_stats.json"  # a folder's own per-channel statistics, beside raw_latents.npy and images/
 
 
 class DatasetFormatError(ValueError):
@@ -95,6 +97,44 @@ def normalise_images(x: torch.Tensor, mean: Sequence[float] | torch.Tensor,
     mean = torch.as_tensor(mean, dtype=torch.float32, device=x.device).view(-1, 1, 1)
     std = torch.as_tensor(std, dtype=torch.float32, device=x.device).view(-1, 1, 1)
     return (x.float() / 255.0 - mean) / std
+
+
+def write_image_stats(path: str | os.PathLike, mean: Sequence[float], std: Sequence[float], images: int) -> None:
+    """Per-channel `mean` and `std` (pixel values in [0, 1]) over `images` renders, as the JSON object
+    {"mean": [3], "std": [3], "images": n} at `path`, written atomically (a temporary file, then a rename)."""
+    path = Path(path)
+    text = json.dumps({"mean": [float(v) for v in mean], "std": [float(v) for v in std], "images": images}, indent=2)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # opened as usual: the umask sets its mode
+    try:
+        tmp.write_text(text + "\n")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def read_image_stats(path: str | os.PathLike) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """(mean, std) per RGB channel from a file of `write_image_stats`; DatasetFormatError, naming the file and
+    the command that makes it, when it is missing or not 3 finite means and 3 positive finite stds."""
+    path = Path(path)
+    remedy = f"make it with: python tools/3dident/image_stats.py {path.parent}"
+    try:
+        stats = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise DatasetFormatError(f"image statistics file {path} not found ({remedy})") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise DatasetFormatError(f"image statistics file {path} is not readable JSON ({e}; {remedy})") from None
+    mean, std = (stats.get(key) if isinstance(stats, dict) else None for key in ("mean", "std"))
+    if not (_channel_values(mean) and _channel_values(std) and min(std) > 0):
+        raise DatasetFormatError(f"image statistics file {path} needs \"mean\" and \"std\": 3 finite numbers each, "
+                                 f"std > 0 ({remedy})")
+    return tuple(map(float, mean)), tuple(map(float, std))
+
+
+def _channel_values(values) -> bool:
+    """Whether `values` is a list of 3 finite numbers (one per RGB channel)."""
+    return (isinstance(values, list) and len(values) == 3
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values))
 
 
 class _Folder:

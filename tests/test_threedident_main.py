@@ -68,7 +68,7 @@ def test_seed_listing_flags_and_defaults():
                     n_log_steps=100, load_model=None, save_model=None, save_every=None, faiss_omp_threads=16,
                     box_constraint=None, sphere_constraint=None, workers=0, mode="supervised",
                     supervised_loss="mse", unsupervised_loss="l2", non_periodical_conditional="l2", sigma=0.1,
-                    encoder="rn18", seed=0)
+                    encoder="rn18", seed=0, image_normalisation="released", image_stats=None)
     assert {k: getattr(args, k) for k in expected} == expected
     switches = ["no_cuda", "position_only", "rotation_and_color_only", "rotation_only", "color_only",
                 "no_spotlight_position", "no_spotlight_color", "no_spotlight", "non_periodic_rotation_and_color",
@@ -106,7 +106,7 @@ def test_images_are_normalised_on_the_device():
     """The loader sends uint8 images; build_mixing's image path makes them float32 (x/255 − mean)/std."""
     args = main_3dident.get_args_parser().parse_args(["--offline-dataset", "d"])
     x = torch.randint(0, 256, (4, 3, 8, 8), dtype=torch.uint8)
-    mixed = main_3dident.build_mixing(args, 11, torch.device("cpu"))(torch.zeros(4, 11), x)
+    mixed = main_3dident.build_mixing(args, 11, torch.device("cpu"), (IMAGE_MEAN, IMAGE_STD))(torch.zeros(4, 11), x)
     expected = (x.float() / 255 - torch.tensor(IMAGE_MEAN).view(3, 1, 1)) / torch.tensor(IMAGE_STD).view(3, 1, 1)
     assert mixed.dtype == torch.float32
     torch.testing.assert_close(mixed, expected, rtol=0, atol=1e-6)
@@ -128,6 +128,24 @@ def test_test_mode_scores_every_image_in_order_deterministically(capsys, rendere
     first = run(capsys, "--offline-dataset", rendered, "--mode", "test", *TINY)[-1]
     second = run(capsys, "--offline-dataset", rendered, "--mode", "test", *TINY, "--batch-size", "5")[-1]
     assert first.startswith("test set: 64 images, in order") and first == second
+
+
+def test_folder_normalisation_uses_the_training_folders_stats(capsys, rendered, tmp_path):
+    """--image-normalisation folder: training reads <offline-dataset>/image_stats.json (args.json records the
+    file), test mode the file --image-stats names; the scores differ from those with the released constants."""
+    import_tool("image_stats").main([str(rendered)])
+    stats = rendered / "image_stats.json"
+    model, run_folder = tmp_path / "model.pt", tmp_path / "run"
+    lines = run(capsys, "--offline-dataset", rendered, "--mode", "unsupervised", *TINY, "--iterations", "2",
+                "--n-log-steps", "1", "--image-normalisation", "folder", "--output-dir", run_folder,
+                "--save-model", model)
+    assert any(line.startswith("images: normalised with mean (0.6") and str(stats) in line for line in lines)
+    assert len(score_lines(lines)) == 3
+    recorded = json.loads((run_folder / "args.json").read_text())
+    assert (recorded["image_normalisation"], recorded["image_stats"]) == ("folder", str(stats))
+    test = ["--offline-dataset", rendered, "--mode", "test", *TINY, "--load-model", model]
+    folder = run(capsys, *test, "--image-normalisation", "folder", "--image-stats", stats)[-1]
+    assert folder.startswith("test set: 64 images") and folder != run(capsys, *test)[-1]
 
 
 def test_sanity_modes_need_no_images_and_never_ask(capsys, monkeypatch, latents_only):
@@ -175,6 +193,12 @@ def test_checkpoints_round_trip(capsys, rendered, tmp_path):
       "--load-model", "{tmp}/none.pt"], "checkpoint not found"),
     (["--offline-dataset", "{rendered}", "--amp", "fp16", "--no-cuda"], "--amp fp16 needs CUDA"),
     (["--offline-dataset", "{rendered}", "--dist-backend", "nccl", "--no-cuda"], "nccl needs one GPU per rank"),
+    (["--offline-dataset", "{rendered}", "--image-stats", "{tmp}/s.json"], "--image-stats needs --image-normalisation"),
+    (["--offline-dataset", "{rendered}", "--non-periodic-rotation-and-color", "--image-normalisation", "folder",
+      "--image-stats", "{tmp}/none.json"],
+     "image statistics file {tmp}/none.json not found (make it with: python tools/3dident/image_stats.py {tmp})"),
+    (["--offline-dataset", "{rendered}", "--non-periodic-rotation-and-color", "--image-normalisation", "folder",
+      "--image-stats", "{tmp}/bad.json"], "image statistics file {tmp}/bad.json needs \"mean\" and \"std\""),
 ])
 def test_bad_input_is_a_one_line_error(capsys, rendered, tmp_path, argv, message):
     short = tmp_path / "short"
@@ -182,7 +206,9 @@ def test_bad_input_is_a_one_line_error(capsys, rendered, tmp_path, argv, message
     (short / "raw_latents.npy").write_bytes((rendered / "raw_latents.npy").read_bytes())
     for png in sorted((rendered / "images").iterdir())[:60]:
         (short / "images" / png.name).write_bytes(png.read_bytes())
+    (tmp_path / "bad.json").write_text('{"mean": [0.5, 0.5], "std": [0.2, 0.2, 0.2]}')
     argv = [a.format(tmp=tmp_path, rendered=rendered, short=short) for a in argv] + ["--workers", "1"]
+    message = message and message.format(tmp=tmp_path)
     if message is None:  # the well-formed call of the list: it must run
         assert run(capsys, *argv)[-1].startswith("test set: 64 images")
         return
