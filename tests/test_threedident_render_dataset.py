@@ -1,6 +1,7 @@
 """tools/3dident/render_dataset.py: zero-padded PNG names, the renderer's pixels, and a resumed run
-that renders only the missing images."""
+that renders only the missing and the damaged (truncated, wrong size) images."""
 import importlib
+import io
 import sys
 from pathlib import Path
 
@@ -26,3 +27,26 @@ def test_renders_missing_images_with_padded_names(tmp_path):
     assert np.abs(saved - renderer.render(scene, 16)[0].numpy()).max() <= 1  # batching may move a rounding
     (tmp_path / "images" / "03.png").unlink()
     assert render_dataset.render_folder(tmp_path, size=16) == 1 and (tmp_path / "images" / "03.png").is_file()
+
+
+def test_rerenders_truncated_and_wrong_size_images_only(tmp_path, capsys):
+    generate_latents.main([str(tmp_path), "--n", "6", "--seed", "2"])
+    assert render_dataset.render_folder(tmp_path, size=16) == 6
+    images = tmp_path / "images"
+    before = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in images.iterdir()}
+    truncated, resized = images / "2.png", images / "4.png"
+    truncated.write_bytes(before["2.png"][0][:len(before["2.png"][0]) // 2])
+    Image.open(resized).resize((8, 8)).save(resized)
+    assert not render_dataset.image_ok(truncated, 16) and not render_dataset.image_ok(resized, 16)
+    capsys.readouterr()
+    assert render_dataset.render_folder(tmp_path, size=16) == 2
+    assert "re-rendering 2 damaged images" in capsys.readouterr().out
+    for path in (truncated, resized):
+        assert render_dataset.image_ok(path, 16)
+        original = np.asarray(Image.open(io.BytesIO(before[path.name][0]))).astype(int)
+        assert np.abs(np.asarray(Image.open(path)).astype(int) - original).max() <= 1
+    for name, (data, mtime) in before.items():
+        if name not in (truncated.name, resized.name):
+            assert (images / name).read_bytes() == data and (images / name).stat().st_mtime_ns == mtime
+    assert render_dataset.render_folder(tmp_path, size=16) == 0
+    assert render_dataset.render_folder(tmp_path, size=8) == 6  # another --size: every image is re-rendered

@@ -1,6 +1,7 @@
-"""Render `images/<zero-padded index>.png` of a 3DIdent-format folder from its `latents.npy`
-with the batched PyTorch renderer (no Blender). Renders only the images that are missing, so an
-interrupted run continues where it stopped; each PNG is written to a temporary name first.
+"""Render `images/<zero-padded index>.png` of a 3DIdent-format folder (paper §5.3) from its `latents.npy`
+with the batched PyTorch renderer (no Blender). Renders only the images that are missing or damaged
+(unreadable, truncated, or not --size pixels square: checked by PIL's header and chunk checksums, without
+decoding), so an interrupted run continues where it stopped; each PNG is written to a temporary name first.
 
     python tools/3dident/render_dataset.py data/3dident/train --size 224 --device cuda
 """
@@ -39,19 +40,38 @@ def save_png(image: np.ndarray, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def image_ok(path: Path, size: int) -> bool:
+    """Whether `path` is a complete, readable PNG of size×size pixels (PIL reads the header and verifies
+    every chunk's checksum; nothing is decoded, so this costs a read of the file)."""
+    try:
+        with Image.open(path) as image:
+            if image.size != (size, size):
+                return False
+            image.verify()
+        return True
+    except (OSError, SyntaxError):  # what PIL raises for unreadable, truncated or corrupt files
+        return False
+
+
 def render_folder(folder: str | os.PathLike, size: int = 224, batch_size: int = 64, device: str = "cpu") -> int:
-    """Render every missing image of `folder`; returns how many were rendered."""
+    """Render every missing or damaged (`image_ok` false) image of `folder`, saying how many were damaged;
+    returns how many were rendered."""
     folder = Path(folder)
     scene = np.load(folder / "latents.npy")
     images = folder / "images"
     images.mkdir(exist_ok=True)
     present = set(os.listdir(images))
-    todo = [i for i in range(len(scene)) if image_name(i, len(scene)) not in present]
+    names = [image_name(i, len(scene)) for i in range(len(scene))]
+    damaged = [i for i, name in enumerate(names) if name in present and not image_ok(images / name, size)]
+    if damaged:
+        print(f"re-rendering {len(damaged)} damaged images (unreadable, truncated or not {size}x{size} px; "
+              f"first: {names[damaged[0]]})")
+    todo = sorted(damaged + [i for i, name in enumerate(names) if name not in present])
     for start in range(0, len(todo), batch_size):
         chunk = todo[start:start + batch_size]
         pixels = render(torch.from_numpy(scene[chunk]).to(device), size).cpu().numpy()
         for i, image in zip(chunk, pixels):
-            save_png(image, images / image_name(i, len(scene)))
+            save_png(image, images / names[i])
     return len(todo)
 
 
