@@ -1,8 +1,9 @@
-"""What KITTI Masks brings to the shared training loop (paper §5.2; the original's kitti_masks/solver.py):
-frame-pair batches, the contrastive loss of a batch, the SlowVAE-protocol scores, the model files.
+"""What main_kitti brings to the shared training loop (paper §5.2; the original's kitti_masks/solver.py):
+pair batches of its dataset, the loss of a batch, the SlowVAE-protocol scores, the model files.
 
-One step encodes an interleaved batch of pairs, takes the even rows as anchors f(x_t), the odd rows
-as positives f(x_t+k) and the anchors rolled by one as negatives, and minimises the Lp InfoNCE (τ = 1).
+The contrastive loss encodes an interleaved batch of pairs, takes the even rows as anchors f(x_t), the odd
+rows as positives f(x_t+k) and the anchors rolled by one as negatives: the Lp InfoNCE (τ = 1). The SlowVAE
+baseline's loss is kitti_masks.slowvae.batch_loss; main_kitti passes the one --model names.
 """
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ from collections.abc import Callable
 
 import torch
 from torch import nn
+from torch.utils.data import Dataset
 
 import losses
-from kitti_masks.dataset import KittiMasks, pair_batches
+from kitti_masks.dataset import pair_batches
 from kitti_masks.evaluation import evaluate_encoder
 from training_loop import Stream, Task
 from training_utils import atomic_save
@@ -30,12 +32,15 @@ def contrastive_loss(encoder: nn.Module, images: torch.Tensor, p: float) -> torc
 
 
 class KittiTask(Task):
-    """The encoder trained on `PairSampler`'s stream; scores every log step; "last" (every --save-step
-    and at the end) and "<iteration>" model files in `ckpt_dir` for --evaluate."""
+    """The model trained with `loss_fn` (a batch of interleaved pairs → scalar) on `PairSampler`'s stream;
+    scores every log step; "last" (every --save-step and at the end) and "<iteration>" model files in
+    `ckpt_dir` for --evaluate."""
 
-    def __init__(self, encoder: nn.Module, dataset: KittiMasks, args: argparse.Namespace, device: torch.device,
-                 ckpt_dir: str, on_log: Callable[[dict], None] | None = None):
-        self.model, self.dataset, self.args, self.device, self.ckpt_dir = encoder, dataset, args, device, ckpt_dir
+    def __init__(self, model: nn.Module, dataset: Dataset, args: argparse.Namespace, device: torch.device,
+                 ckpt_dir: str, loss_fn: Callable[[torch.Tensor], torch.Tensor],
+                 on_log: Callable[[dict], None] | None = None):
+        self.model, self.dataset, self.args, self.device, self.ckpt_dir = model, dataset, args, device, ckpt_dir
+        self.loss_fn = loss_fn
         self.stream = Stream(lambda position: pair_batches(dataset, args.batch_size, args.num_workers, args.seed,
                                                            position, pin_memory=device.type == "cuda"))
         self.log_hook = on_log
@@ -45,7 +50,7 @@ class KittiTask(Task):
         return images.to(self.device, non_blocking=True)
 
     def loss(self, images: torch.Tensor) -> torch.Tensor:
-        return contrastive_loss(self.model, images, self.args.p)
+        return self.loss_fn(images)
 
     def evaluate(self) -> dict:
         result = evaluate_encoder(self.model, self.dataset, self.device, seed=self.args.seed)

@@ -28,9 +28,9 @@ SEED_DEFAULTS = {
     "--batch-size": 64, "--num-workers": 2, "--image-size": 64, "--use-writer": False, "--z-dim": 10, "--lr": 1e-4,
     "--beta1": 0.9, "--beta2": 0.999, "--ckpt-name": "last", "--log-step": 1000, "--save-step": 10000,
     "--kitti-max-delta-t": 1, "--natural-discrete": False, "--verbose": False, "--cuda": False, "--num_runs": 10,
-    "--data-dir": "./data/kitti/", "--resume": False}
-SLOWVAE_ONLY = ("--beta", "--gamma", "--rate-prior", "--data-distribution", "--rate-data", "--data-k", "--betavae",
-                "--search-beta", "--natural-discrete")
+    "--data-dir": "./data/kitti/", "--resume": False, "--model": "infonce"}
+SLOWVAE_GROUPS = {"SlowVAE model": {"--beta", "--gamma", "--rate-prior", "--betavae", "--search-beta"},
+                  "SlowVAE datasets": {"--data-distribution", "--rate-data", "--data-k", "--natural-discrete"}}
 
 
 @pytest.fixture(scope="module")
@@ -61,14 +61,17 @@ def test_flags_and_defaults_match_the_seed_listing():
     assert set(options) == set(SEED_DEFAULTS)
     for flag, default in SEED_DEFAULTS.items():
         assert options[flag].default == default, flag
-    compat, = [g for g in parser._action_groups if g.title == "accepted for compatibility"]
-    assert {a.option_strings[0] for a in compat._group_actions} == {*SLOWVAE_ONLY, "--specify"}
-    for flag in SLOWVAE_ONLY:
-        assert "no effect" in options[flag].help, flag
+    for title, flags in SLOWVAE_GROUPS.items():
+        group, = [g for g in parser._action_groups if g.title == title]
+        assert {a.option_strings[0] for a in group._group_actions} == flags
+    assert not [flag for flag, action in options.items() if "no effect" in action.help]
 
 
-@pytest.mark.parametrize("flags, message", [(["--dataset", "mpi3d"], "not implemented"),
+@pytest.mark.parametrize("flags, message", [(["--dataset", "mpi3d"], "mpi3d_real.npz"),
                                             (["--dataset", "imagenet"], "unknown --dataset"),
+                                            (["--dataset", "dsprites", "--data-k", "0"], "--data-k"),
+                                            (["--model", "slowvae", "--box-norm", "1"], "--box-norm"),
+                                            (["--specify", "mig"], "--specify"),
                                             (["--batch-size", "7"], "--batch-size"),
                                             (["--z-dim", "2"], "--z-dim"),
                                             (["--max-iter", "inf"], "--max-iter")])

@@ -6,7 +6,7 @@ The released grid is 10 × 10 × 10 × 8 × 4 × 15 (hues 0 to 0.9, scale 0.75 t
 to 30°). `--sizes` writes an evenly spaced subset (default 4,4,4,4,4,5: 5 120 images). The scene is flat, not
 rendered in 3-D: a wall above a floor whose horizon tilts with the orientation, and an object silhouette (cube:
 square, cylinder: triangle, sphere: circle, capsule: ellipse) of half-size 10·scale pixels standing on the floor,
-rotated by the orientation; colours are fully saturated hues.
+rotated by the orientation; colours are fully saturated hues, the wall and the object darker than the floor.
 
 Run from the repository root:
     python -m tools.slowvae_data.shapes3d --data-dir ./data/shapes3d/
@@ -28,6 +28,7 @@ DEFAULT_SIZES = (4, 4, 4, 4, 4, 5)
 RELEASED_VALUES = (np.linspace(0, 0.9, 10),) * 3 + (np.linspace(0.75, 1.25, 8), np.arange(4.0),
                                                     np.linspace(-30, 30, 15))
 HORIZON = 40
+WALL_VALUE, OBJECT_VALUE = 0.8, 0.6  # brightness of wall and object (floor: 1), so equal hues stay apart
 
 
 def hue_to_rgb(hue: float) -> np.ndarray:
@@ -40,10 +41,10 @@ def render(floor: float, wall: float, colour: float, scale: float, shape: float,
     angle = np.deg2rad(orientation)
     rows, cols = np.mgrid[:64, :64]
     is_floor = rows >= HORIZON + (cols - 32) * np.tan(angle) / 2
-    image = np.where(is_floor[..., None], hue_to_rgb(floor), hue_to_rgb(wall))
+    image = np.where(is_floor[..., None], hue_to_rgb(floor), WALL_VALUE * hue_to_rgb(wall))
     half = 10 * scale
     coverage = render_sprite(OBJECTS[int(shape)], HORIZON + 4 - half, 32, half, angle)[..., None]
-    image = coverage * hue_to_rgb(colour) + (1 - coverage) * image
+    image = coverage * OBJECT_VALUE * hue_to_rgb(colour) + (1 - coverage) * image
     return np.round(255 * image).astype(np.uint8)
 
 
