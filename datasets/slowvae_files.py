@@ -31,11 +31,22 @@ MPI3D_SIZES = (6, 6, 2, 3, 3, 40, 40)
 NORB_FILES = ("smallnorb-5x46789x9x18x6x2x96x96-training", "smallnorb-5x01235x9x18x6x2x96x96-testing")
 NORB_MAGIC = {0x1E3D4C55: np.uint8, 0x1E3D4C54: np.int32}  # ubyte matrix, int32 matrix
 READ_ERRORS = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, struct.error)
+STAND_IN = "or write a stand-in with 'python -m tools.slowvae_data.{} --data-dir DIR'"
+HOW_TO_GET = {
+    "dSprites": "download it from https://github.com/deepmind/dsprites-dataset " + STAND_IN.format("dsprites"),
+    "3D Shapes": "download it from https://storage.googleapis.com/3d-shapes/3dshapes.h5 " + STAND_IN.format("shapes3d"),
+    "MPI3D": "download it from https://storage.googleapis.com/disentanglement_dataset/Final_Dataset/mpi3d_real.npz",
+    "Cars3D": "download http://www.scottreed.info/files/nips2015-analogy-data.tar.gz and pass its data/cars folder",
+    "SmallNORB": "download the six smallnorb-*.mat.gz files from https://cs.nyu.edu/~ylclab/data/norb-v1.0-small/ "
+                 "and gunzip them",
+    "Natural Sprites": "convert https://zenodo.org/record/3948069/files/downscale_keepaspect.csv with "
+                       "'python -m tools.slowvae_data.natural_sprites --from-csv CSV --data-dir DIR', "
+                       + STAND_IN.format("natural_sprites")}
 
 
 def require_file(path: str, what: str) -> str:
     if not os.path.isfile(path):
-        raise DataFormatError(f"{what} data not found: expected {path}")
+        raise DataFormatError(f"{what} data not found: expected {path}; {HOW_TO_GET[what]}")
     return path
 
 
@@ -135,7 +146,7 @@ def read_car(path: str) -> np.ndarray:
 def read_cars3d(data_dir: str) -> FactorGrid:
     files = sorted(glob.glob(os.path.join(data_dir, "*.mat")))
     if not files:
-        raise DataFormatError(f"Cars3D data not found: expected .mat files in {data_dir}")
+        raise DataFormatError(f"Cars3D data not found: expected .mat files in {data_dir}; {HOW_TO_GET['Cars3D']}")
     cars = [read_car(path) for path in files]
     for path, car in zip(files[1:], cars[1:]):
         if car.shape != cars[0].shape:

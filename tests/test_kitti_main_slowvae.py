@@ -80,10 +80,12 @@ def test_betavae_sets_gamma_to_zero_and_random_search_draws_the_original_ranges(
     assert len({a.gamma for a in drawn}) == 20
 
 
-def test_specify_computes_only_the_metrics_named(run):
-    run("dsprites", "--max-iter", "0")
-    result, = run("dsprites", "--evaluate", "--specify", "r2")
-    assert "r2" in result and "mcc" not in result
+def test_evaluate_scores_a_slowvae_checkpoint_with_the_metrics_specified(run):
+    trained, = run("dsprites", "--model", "slowvae", "--max-iter", "2", "--log-step", "2")
+    evaluated, = run("dsprites", "--model", "slowvae", "--evaluate")
+    assert evaluated["iteration"] == 2 and evaluated["mcc"] == pytest.approx(trained["mcc"])
+    only_r2, = run("dsprites", "--model", "slowvae", "--evaluate", "--specify", "r2")
+    assert only_r2["r2"] == pytest.approx(trained["r2"]) and "mcc" not in only_r2
 
 
 def test_a_truncated_file_is_a_one_line_error_naming_it(run, data_dirs, tmp_path):

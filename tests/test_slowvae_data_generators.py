@@ -5,6 +5,7 @@ import pytest
 from tools.slowvae_data.dsprites import RELEASED_VALUES as DSPRITES_VALUES
 from tools.slowvae_data.dsprites import make_dsprites
 from tools.slowvae_data.grid import cartesian, parse_sizes, subset
+from tools.slowvae_data.natural_sprites import sequences_from_csv
 from tools.slowvae_data.shapes3d import RELEASED_VALUES as SHAPES3D_VALUES
 from tools.slowvae_data.shapes3d import make_shapes3d
 
@@ -37,3 +38,14 @@ def test_sizes_beyond_the_released_grid_are_refused():
     assert parse_sizes("1,3,6,10,16,16", (1, 3, 6, 40, 32, 32)) == (1, 3, 6, 10, 16, 16)
     with pytest.raises(SystemExit, match="--sizes takes 6"):
         parse_sizes("1,3,7,10,16,16", (1, 3, 6, 40, 32, 32))
+
+
+def test_the_released_csv_becomes_one_sequence_per_run_of_an_object(tmp_path):
+    """Video 1: object 0 in frames 0-2, object 1 in frames 1-2 only after a gap; video 2: object 0 in one frame."""
+    path = tmp_path / "downscale_keepaspect.csv"
+    path.write_text('id,category,0,1,2,3\n'
+                    '1,4,"[[10, 20, 30], None]","[[11, 21, 31], [5, 6, 7]]","[[12, 22, 32], [5, 7, 8]]",\n'
+                    '2,1,"[[1, 2, 3]]",,,\n')
+    data = sequences_from_csv(str(path))
+    assert data["lengths"].tolist() == [3, 2]
+    assert data["latents"].tolist() == [[20, 10, 30], [21, 11, 31], [22, 12, 32], [6, 5, 7], [7, 5, 8]]
