@@ -39,7 +39,6 @@ from training_utils import CheckpointError, die, load_weights, select_device, se
 N_FACTORS = {"kittimasks": 3, "dsprites": 5, "cars3d": 3, "smallnorb": 4, "shapes3d": 6, "mpi3d": 7, "natural": 5}
 MODELS = ("infonce", "slowvae")
 METRICS = ("mcc", "r2")
-SLOWVAE_MODEL = "SlowVAE model (--model slowvae): "
 GRID_DATA = "dsprites, shapes3d, mpi3d, cars3d, smallnorb: "
 RESUME_FREE = ("resume", "evaluate", "specify", "random_search", "random_seeds", "num_runs", "output_dir", "log_dir",
                "ckpt_dir", "data_dir", "num_workers", "use_writer", "ckpt_name", "verbose", "cuda")

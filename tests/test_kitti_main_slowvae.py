@@ -4,7 +4,6 @@ from functools import partial
 
 import numpy as np
 import pytest
-import torch
 
 import main_kitti
 from datasets.natural_sprites import FILE_NAME as NATURAL_FILE
