@@ -51,6 +51,8 @@ def get_args_parser() -> argparse.ArgumentParser:
         help="infonce: the contrastive encoder (the paper's model); slowvae: the SlowVAE baseline (Klindt et al.)")
     add("--box-norm", type=int, default=0,
         help="infonce: 1: learnable box output sigmoid(x)·b (the paper's box model, recommended); 0: none")
+    add("--box-init", type=float, default=1.0,
+        help="infonce with --box-norm 1: initial side b of the box (the original's: 1)")
     add("--p", type=int, default=1, help="infonce: exponent of the Lp model (1 = Laplace conditional, the paper's)")
     add("--experiment-dir", type=str, default="",
         help="specify path; default <dataset>_<max-delta-t | natural-discrete | data-distribution>/<p>_<box-norm> "
@@ -121,6 +123,7 @@ def check_args(args: argparse.Namespace) -> None:
     n_factors = N_FACTORS[args.dataset]
     checks = [(args.image_size == 64, "--image-size: only 64 is supported"),
               (args.box_norm in (0, 1), "--box-norm must be 0 or 1"),
+              (args.box_init > 0, "--box-init must be positive"),
               (args.p > 0, "--p must be positive"),
               (args.z_dim >= n_factors, f"--z-dim must be at least {n_factors}, the number of {args.dataset} factors"),
               (args.batch_size >= 2 and args.batch_size % 2 == 0, "--batch-size must be even and ≥ 2 (pairs)"),
@@ -208,7 +211,8 @@ def build_model(args: argparse.Namespace, n_channels: int) -> tuple[torch.nn.Mod
         model = slowvae.SlowVAE(args.z_dim, n_channels)
         return model, partial(slowvae.batch_loss, model, **dict(zip(("beta", "gamma", "rate"),
                                                                     slowvae_weights(args))))
-    encoder = get_conv_encoder(args.z_dim, n_channels=n_channels, box_norm=bool(args.box_norm))
+    encoder = get_conv_encoder(args.z_dim, n_channels=n_channels, box_norm=bool(args.box_norm),
+                               box_init=args.box_init)
     return encoder, partial(contrastive_loss, encoder, p=args.p)
 
 

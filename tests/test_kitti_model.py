@@ -23,6 +23,13 @@ def test_box_norm_is_a_learnable_box_from_zero_to_b():
     assert b[0].grad is not None and b[0].grad.abs().sum() > 0
 
 
+def test_box_init_sets_the_initial_side_of_the_box():
+    encoder = get_conv_encoder(z_dim=3, box_norm=True, box_init=8.0)
+    out = encoder(torch.rand(16, 1, 64, 64).round())
+    assert encoder[-1].b.tolist() == [8.0, 8.0, 8.0]
+    assert ((out > 0) & (out < 8)).all() and (out > 1).any()
+
+
 def test_kaiming_normal_weights_and_zero_biases():
     torch.manual_seed(0)
     layers = [m for m in get_conv_encoder(z_dim=10).modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
