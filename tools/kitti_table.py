@@ -1,0 +1,101 @@
+"""The KITTI Masks table (paper §5.2) at CPU scale: InfoNCE with the L1 (Laplace) and L2 (Normal) models,
+each with the learnable box output and unbounded, next to the SlowVAE baseline (Klindt et al., ICLR 2021),
+for two frame-gap settings (`--kitti-max-delta-t`), over seeds.
+
+Each cell calls `main_kitti.main` in-process with the CPU recipe (`RECIPE`: 3000 iterations at batch 64,
+lr 1e-4 as in the paper; the box starts at side 10, see README "KITTI Masks"). Resumable: every finished cell
+appends one row to `<out>/runs.csv` and is skipped on the next call; `<out>/kitti_table.md` is rewritten after
+each cell, with the number of seeds per cell (an incomplete cell says so).
+
+    python tools/kitti_table.py --data-dir data/kitti --seeds 0 1 2 --out results/kitti_cpu
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+import main_kitti  # noqa: E402
+from tools.table1_grid import append_run, mean_std, read_runs  # noqa: E402
+
+MODELS = {  # name → (label, flags)
+    "infonce_l1_box": ("InfoNCE L1 (Laplace), box", ("--p", "1", "--box-norm", "1", "--box-init", "10")),
+    "infonce_l1": ("InfoNCE L1 (Laplace), unbounded", ("--p", "1", "--box-norm", "0")),
+    "infonce_l2_box": ("InfoNCE L2 (Normal), box", ("--p", "2", "--box-norm", "1", "--box-init", "10")),
+    "infonce_l2": ("InfoNCE L2 (Normal), unbounded", ("--p", "2", "--box-norm", "0")),
+    "slowvae": ("SlowVAE (β 1, γ 10, rate 6)", ("--model", "slowvae")),
+}
+DELTA_TS = (1, 5)
+RECIPE = ("--max-iter", "3000", "--log-step", "500", "--save-step", "1000", "--num-workers", "0")
+RUN_FIELDS = ["model", "max_delta_t", "seed", "mcc", "r2", "wall_s", "flags"]
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser("kitti_table.py", description="KITTI Masks table at CPU scale.")
+    parser.add_argument("--data-dir", required=True, help="Folder of kitti_peds_v2.pickle (real or synthetic).")
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS), help="Rows (all).")
+    parser.add_argument("--delta-ts", nargs="+", type=int, default=list(DELTA_TS),
+                        help="--kitti-max-delta-t settings, the columns (1 5).")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="Seeds per cell (0 1 2).")
+    parser.add_argument("--out", default="results/kitti_cpu", help="runs.csv and kitti_table.md (commit it).")
+    parser.add_argument("--runs-dir", default="runs/kitti_table", help="Run folders and checkpoints (not committed).")
+    parser.add_argument("--table-only", action="store_true", help="Rewrite the table from runs.csv; run nothing.")
+    return parser
+
+
+def cell_flags(model: str, delta_t: int, seed: int, args: argparse.Namespace) -> list[str]:
+    return [*MODELS[model][1], *RECIPE, "--kitti-max-delta-t", str(delta_t), "--seed", str(seed),
+            "--data-dir", args.data_dir, "--experiment-dir", f"{model}_dt{delta_t}",
+            "--output-dir", str(Path(args.runs_dir) / "outputs"), "--ckpt-dir", str(Path(args.runs_dir) / "ckpt")]
+
+
+def run_cell(model: str, delta_t: int, seed: int, args: argparse.Namespace) -> dict:
+    flags = cell_flags(model, delta_t, seed, args)
+    start = time.perf_counter()
+    result, = main_kitti.main(flags)
+    return {"model": model, "max_delta_t": delta_t, "seed": seed, "mcc": f"{result['mcc']:.4f}",
+            "r2": f"{result['r2']:.4f}", "wall_s": f"{time.perf_counter() - start:.1f}", "flags": " ".join(flags)}
+
+
+def markdown_table(rows: list[dict], models: list[str], delta_ts: list[int], seeds: int) -> str:
+    """MCC mean ± std over seeds per model (rows) and --kitti-max-delta-t (columns), seeds counted."""
+    lines = ["| model | " + " | ".join(f"MCC, max Δt {d} frames" for d in delta_ts) + " |",
+             "|---" * (len(delta_ts) + 1) + "|"]
+    for model in models:
+        cells = []
+        for d in delta_ts:
+            mccs = [float(r["mcc"]) for r in rows if r["model"] == model and int(r["max_delta_t"]) == d]
+            cell = f"{mean_std(mccs)} ({len(mccs)}/{seeds} seeds)"
+            cells.append(cell if len(mccs) >= seeds else f"{cell}, incomplete")
+        lines.append(f"| {MODELS[model][0]} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main(args: argparse.Namespace) -> None:
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    runs = out / "runs.csv"
+
+    def write_table() -> None:
+        text = markdown_table(read_runs(runs), args.models, args.delta_ts, len(args.seeds))
+        (out / "kitti_table.md").write_text(text)
+        print(text)
+
+    if not args.table_only:
+        done = {(r["model"], int(r["max_delta_t"]), int(r["seed"])) for r in read_runs(runs)}
+        for seed in args.seeds:  # seed-major: every cell gets its first seed before any its second
+            for delta_t in args.delta_ts:
+                for model in args.models:
+                    if (model, delta_t, seed) not in done:
+                        append_run(runs, run_cell(model, delta_t, seed, args), RUN_FIELDS)
+                        write_table()
+    write_table()
+
+
+if __name__ == "__main__":
+    main(get_args_parser().parse_args())
