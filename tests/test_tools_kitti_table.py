@@ -22,7 +22,7 @@ def test_cells_run_once_and_the_table_is_rewritten(tmp_path, monkeypatch):
     ran = []
     original = kitti_table.run_cell
     monkeypatch.setattr(kitti_table, "run_cell", lambda *a: ran.append(a[:3]) or original(*a))
-    argv = ["--data-dir", str(tmp_path / "data"), "--models", "infonce_l1_box", "slowvae", "--delta-ts", "1",
+    argv = ["--data-dir", str(tmp_path / "data"), "--models", "untrained", "infonce_l1_box", "slowvae", "--delta-ts", "1",
             "--seeds", "0", "--out", str(tmp_path / "out"), "--runs-dir", str(tmp_path / "runs")]
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -31,8 +31,10 @@ def test_cells_run_once_and_the_table_is_rewritten(tmp_path, monkeypatch):
         kitti_table.main(kitti_table.get_args_parser().parse_args(argv))  # resumed: nothing left to run
     finally:
         torch.set_num_threads(threads)
-    assert ran == [("infonce_l1_box", 1, 0), ("slowvae", 1, 0)]
+    assert ran == [("untrained", 1, 0), ("infonce_l1_box", 1, 0), ("slowvae", 1, 0)]
     rows = kitti_table.read_runs(tmp_path / "out" / "runs.csv")
-    assert [r["model"] for r in rows] == ["infonce_l1_box", "slowvae"]
+    assert [r["model"] for r in rows] == ["untrained", "infonce_l1_box", "slowvae"]
+    untrained = (tmp_path / "runs" / "outputs" / "untrained_dt1" / "0" / "metrics.csv").read_text().splitlines()
+    assert [line.split(",")[0] for line in untrained[1:]] == ["0"]  # --max-iter 0 overrides the recipe's
     assert all(0 <= float(r["mcc"]) <= 1 for r in rows)
     assert "(1/1 seeds) |" in (tmp_path / "out" / "kitti_table.md").read_text()

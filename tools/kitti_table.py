@@ -1,6 +1,7 @@
 """The KITTI Masks table (paper §5.2) at CPU scale: InfoNCE with the L1 (Laplace) and L2 (Normal) models,
-each with the learnable box output and unbounded, next to the SlowVAE baseline (Klindt et al., ICLR 2021),
-for two frame-gap settings (`--kitti-max-delta-t`), over seeds.
+each with the learnable box output and unbounded, next to the SlowVAE baseline (Klindt et al., ICLR 2021) and
+the untrained encoder, for two frame-gap settings (`--kitti-max-delta-t`), over seeds; with `--dataset`, the
+same rows on another of main_kitti's datasets.
 
 Each cell calls `main_kitti.main` in-process with the CPU recipe (`RECIPE`: 3000 iterations at batch 64,
 lr 1e-4 as in the paper; the box starts at side 10, see README "KITTI Masks"). Resumable: every finished cell
@@ -23,7 +24,8 @@ if str(REPO) not in sys.path:
 import main_kitti  # noqa: E402
 from tools.table1_grid import append_run, mean_std, read_runs  # noqa: E402
 
-MODELS = {  # name → (label, flags)
+MODELS = {  # name → (label, flags); the flags come after RECIPE and override it
+    "untrained": ("untrained encoder (L1 box model at step 0)", ("--p", "1", "--box-norm", "1", "--max-iter", "0")),
     "infonce_l1_box": ("InfoNCE L1 (Laplace), box", ("--p", "1", "--box-norm", "1", "--box-init", "10")),
     "infonce_l1": ("InfoNCE L1 (Laplace), unbounded", ("--p", "1", "--box-norm", "0")),
     "infonce_l2_box": ("InfoNCE L2 (Normal), box", ("--p", "2", "--box-norm", "1", "--box-init", "10")),
@@ -37,7 +39,10 @@ RUN_FIELDS = ["model", "max_delta_t", "seed", "mcc", "r2", "wall_s", "flags"]
 
 def get_args_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser("kitti_table.py", description="KITTI Masks table at CPU scale.")
-    parser.add_argument("--data-dir", required=True, help="Folder of kitti_peds_v2.pickle (real or synthetic).")
+    parser.add_argument("--data-dir", required=True, help="Folder of the dataset's files (kittimasks: "
+                        "kitti_peds_v2.pickle, real or synthetic).")
+    parser.add_argument("--dataset", default="kittimasks", help="main_kitti's --dataset (kittimasks; the frame-gap "
+                        "columns apply to kittimasks only: use --delta-ts 1 for the others).")
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS), help="Rows (all).")
     parser.add_argument("--delta-ts", nargs="+", type=int, default=list(DELTA_TS),
                         help="--kitti-max-delta-t settings, the columns (1 5).")
@@ -49,8 +54,8 @@ def get_args_parser() -> argparse.ArgumentParser:
 
 
 def cell_flags(model: str, delta_t: int, seed: int, args: argparse.Namespace) -> list[str]:
-    return [*MODELS[model][1], *RECIPE, "--kitti-max-delta-t", str(delta_t), "--seed", str(seed),
-            "--data-dir", args.data_dir, "--experiment-dir", f"{model}_dt{delta_t}",
+    return [*RECIPE, *MODELS[model][1], "--kitti-max-delta-t", str(delta_t), "--seed", str(seed),
+            "--dataset", args.dataset, "--data-dir", args.data_dir, "--experiment-dir", f"{model}_dt{delta_t}",
             "--output-dir", str(Path(args.runs_dir) / "outputs"), "--ckpt-dir", str(Path(args.runs_dir) / "ckpt")]
 
 
