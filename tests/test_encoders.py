@@ -1,4 +1,4 @@
-"""Encoders: MLP structure, output normalisations and their state_dict, ResNet names."""
+"""Encoders: MLP structure, output normalisations and their state_dict, ResNet names, the small conv net."""
 import pytest
 import torch
 from torch import nn
@@ -67,6 +67,22 @@ def test_rn151_is_resnet152():
     assert len(f[0].layer3) == 36  # ResNet-152's third stage
     with pytest.raises(ValueError):
         encoders.get_resnet_encoder("rn34", 4)
+
+
+def test_coordinate_channels_append_the_pixel_grid():
+    x = torch.randn(2, 3, 4, 5)
+    out = encoders.CoordinateChannels()(x)
+    assert out.shape == (2, 5, 4, 5) and torch.equal(out[:, :3], x)
+    torch.testing.assert_close(out[1, 3, 2], torch.linspace(-1, 1, 5))  # x varies along a row
+    torch.testing.assert_close(out[0, 4, :, 3], torch.linspace(-1, 1, 4))  # y along a column
+
+
+@pytest.mark.parametrize("size", [32, 64])
+def test_conv_encoder_output_and_box(size):
+    f = encoders.get_conv_encoder(10, width=8, output_normalization="learnable_box",
+                                  output_normalization_kwargs={"init_abs_bound": 3.0})
+    h = f(torch.randn(4, 3, size, size))
+    assert h.shape == (4, 10) and (h > 0).all() and (h < 3).all()
 
 
 def test_kaiming_init_keeps_the_output_at_the_input_scale():
