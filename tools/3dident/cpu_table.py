@@ -1,0 +1,238 @@
+"""The paper's 3DIdent table (§5.3) at CPU scale: render small train and held-out test folders, train each row
+with main_3dident.py, score every encoder on the held-out folder (`--mode test`) and write the table, a
+per-latent R² bar plot and the score curves.
+
+Rows (`ROWS`): the untrained encoder, the supervised regression, InfoNCE with the Normal conditional and the L2
+model with a learnable box (the paper's best row) or unbounded, the Laplace conditional with the L1 model and a
+box, and the vMF model (outputs on a learnable sphere, cosine similarity). The encoder is `--encoder conv` (the
+small convolutional net of encoders.get_conv_encoder) on 64-px renders; τ is the variance of the snapped pairs'
+latent differences in the box's units (README, "3DIdent at CPU scale").
+
+Resumable: each finished (row, seed) appends a line to `<out>/runs.csv` and is skipped next time; an interrupted
+training continues from its run folder (`--resume`). Renders that exist are kept (render_dataset.py re-renders
+only missing or damaged ones).
+
+    python tools/3dident/cpu_table.py --work-dir runs/3dident_cpu --out results/3dident_cpu
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from cpu_demo import run  # noqa: E402  (tools/3dident is this script's folder, first on sys.path)
+
+REPO = Path(__file__).resolve().parents[2]
+TOOLS = Path(__file__).resolve().parent
+LATENTS = ("x", "y", "z", "α", "β", "γ", "spot. angle", "hue obj.", "hue spot.", "hue bg.")
+PER_LATENT = re.compile(r"R2 per latent \[(?P<values>[^\]]*)\]")
+SCORES = re.compile(r"R2 (?P<r2>-?[\d.]+) \| MCC (?P<mcc>[\d.]+)")
+RUN_FIELDS = ["row", "seed", "r2", "mcc", "r2_latents", "train_s", "flags"]
+UNSUPERVISED = ("--mode", "unsupervised")
+ROWS = {  # name → (description, paper's value, main_3dident.py flags; None: the untrained encoder)
+    "untrained": ("untrained encoder", "—", None),
+    "supervised": ("supervised (MSE)", "not available offline", ("--mode", "supervised")),
+    "l2_box": ("InfoNCE, Normal conditional, L2 model, learnable box", "MCC 98.31",
+               (*UNSUPERVISED, "--unsupervised-loss", "l2", "--non-periodical-conditional", "l2",
+                "--box-constraint", "learnable", "--tau", "0.05")),
+    "l2": ("InfoNCE, Normal conditional, L2 model, unbounded", "not available offline",
+           (*UNSUPERVISED, "--unsupervised-loss", "l2", "--non-periodical-conditional", "l2", "--tau", "0.05")),
+    "l1_box": ("InfoNCE, Laplace conditional, L1 model, learnable box", "not available offline",
+               (*UNSUPERVISED, "--unsupervised-loss", "l1", "--non-periodical-conditional", "l1",
+                "--box-constraint", "learnable", "--tau", "0.1")),
+    "vmf": ("InfoNCE, Normal conditional, vMF model (learnable sphere, cosine)", "not available offline",
+            (*UNSUPERVISED, "--unsupervised-loss", "vmf", "--non-periodical-conditional", "l2",
+             "--sphere-constraint", "learnable", "--tau", "0.05")),
+}
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser("cpu_table.py", description="3DIdent table at CPU scale: render, train, test.")
+    parser.add_argument("--work-dir", default="runs/3dident_cpu", help="Renders and run folders (not committed).")
+    parser.add_argument("--out", default="results/3dident_cpu", help="runs.csv, table.md and plots (commit it).")
+    parser.add_argument("--rows", nargs="+", choices=tuple(ROWS), default=list(ROWS), help="Rows to run (all).")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0], help="Training seeds per row (0).")
+    parser.add_argument("--n-train", type=int, default=60000, help="Training renders (60000: ~2 min to render).")
+    parser.add_argument("--n-test", type=int, default=5000, help="Held-out test renders (5000).")
+    parser.add_argument("--size", type=int, default=64, help="Render side in pixels (64).")
+    parser.add_argument("--iterations", type=int, default=3000, help="Training steps per row (3000).")
+    parser.add_argument("--batch-size", type=int, default=256, help="Pairs per step (256).")
+    parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (1e-3).")
+    parser.add_argument("--threads", type=int, default=1, help="Torch threads of each process (1 on 2 cores).")
+    parser.add_argument("--table-only", action="store_true", help="Rewrite table.md and the plots from runs.csv.")
+    return parser
+
+
+def render(work: Path, n_train: int, n_test: int, size: int, env: dict) -> None:
+    """Train (latent seed 0) and held-out test (seed 1) folders and the training folder's image statistics."""
+    py = sys.executable
+    for name, n, seed in (("train", n_train, 0), ("test", n_test, 1)):
+        folder = work / name
+        if not (folder / "raw_latents.npy").is_file():
+            run([py, str(TOOLS / "generate_latents.py"), str(folder), "--n", str(n), "--seed", str(seed)], env)
+        run([py, str(TOOLS / "render_dataset.py"), str(folder), "--size", str(size), "--threads", env["OMP_NUM_THREADS"]],
+            env)
+    run([py, str(TOOLS / "image_stats.py"), str(work / "train")], env)
+
+
+def common_flags(work: Path) -> list[str]:
+    """Flags of every main_3dident.py call: the conv encoder, the training folder's image statistics, the CPU."""
+    return ["--encoder", "conv", "--non-periodic-rotation-and-color", "--no-cuda", "--workers", "1",
+            "--image-normalisation", "folder", "--image-stats", str(work / "train" / "image_stats.json")]
+
+
+def parse_test(output: str) -> tuple[float, float, list[float]]:
+    """(R², MCC, per-latent R²) from the last line of `main_3dident.py --mode test`."""
+    line = output.strip().splitlines()[-1]
+    scores, per_latent = SCORES.search(line), PER_LATENT.search(line)
+    if not (scores and per_latent):
+        raise SystemExit(f"error: no test scores in: {line}")
+    return float(scores["r2"]), float(scores["mcc"]), [float(v) for v in per_latent["values"].split()]
+
+
+def run_row(row: str, seed: int, args: argparse.Namespace, work: Path, env: dict) -> dict:
+    """Train one row (resuming its run folder) and score it on the held-out folder (the test call repeats the
+    row's flags but the mode: the output normalisation must be the trained one)."""
+    py, flags = sys.executable, ROWS[row][2]
+    test = [py, "main_3dident.py", *(flags[2:] if flags else ()), "--mode", "test", "--offline-dataset",
+            str(work / "test"), *common_flags(work)]
+    train_s = 0.0
+    if flags is not None:
+        folder = work / "runs" / f"{row}_seed{seed}"
+        model = folder / "model.pt"
+        train = [py, "main_3dident.py", *flags, "--offline-dataset", str(work / "train"), *common_flags(work),
+                 "--iterations", str(args.iterations), "--batch-size", str(args.batch_size), "--lr", str(args.lr),
+                 "--seed", str(seed), "--n-log-steps", "250", "--n-eval-samples", "2048",
+                 "--output-dir", str(folder), "--save-model", str(model)]
+        if (folder / "checkpoint.pt").is_file():
+            train.append("--resume")
+        start = time.perf_counter()
+        run(train, env)
+        train_s = time.perf_counter() - start
+        test += ["--load-model", str(model)]
+    r2, mcc, per_latent = parse_test(run(test, env))
+    return {"row": row, "seed": seed, "r2": f"{r2:.4f}", "mcc": f"{mcc:.4f}",
+            "r2_latents": json.dumps([round(v, 4) for v in per_latent]), "train_s": f"{train_s:.0f}",
+            "flags": " ".join(flags or ())}
+
+
+def read_runs(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def append_run(path: Path, record: dict) -> None:
+    new = not path.is_file()
+    with path.open("a", newline="") as f:
+        writer = csv.DictWriter(f, RUN_FIELDS)
+        if new:
+            writer.writeheader()
+        writer.writerow(record)
+
+
+def mean_std(values: list[float]) -> str:
+    mean = sum(values) / len(values)
+    std = (sum((v - mean) ** 2 for v in values) / len(values)) ** 0.5
+    return f"{mean:.3f} ± {std:.3f}" if len(values) > 1 else f"{mean:.3f}"
+
+
+def table(runs: list[dict]) -> str:
+    """Markdown table: one line per row that has runs (mean ± std over seeds), the paper's value beside it."""
+    lines = ["| row | paper | R² (held out) | MCC (held out) | lowest per-latent R² | seeds | train s/run |",
+             "|---|---|---|---|---|---|---|"]
+    for row, (description, paper, _) in ROWS.items():
+        done = [r for r in runs if r["row"] == row]
+        if not done:
+            continue
+        per_latent = [json.loads(r["r2_latents"]) for r in done]
+        mean_latent = [sum(col) / len(col) for col in zip(*per_latent)]
+        worst = sorted(range(len(mean_latent)), key=mean_latent.__getitem__)[:3]
+        lowest = ", ".join(f"{LATENTS[i]} {mean_latent[i]:.2f}" for i in worst)
+        seconds = sum(float(r["train_s"]) for r in done) / len(done)
+        lines.append(f"| {description} | {paper} | {mean_std([float(r['r2']) for r in done])} | "
+                     f"{mean_std([float(r['mcc']) for r in done])} | {lowest} | {len(done)} | {seconds:.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_per_latent(runs: list[dict], path: Path) -> None:
+    """Bar plot: held-out R² of each latent, one bar group per latent, one colour per row (mean over seeds)."""
+    rows = [row for row in ROWS if any(r["row"] == row for r in runs)]
+    fig, ax = plt.subplots(figsize=(11, 3.8))
+    width = 0.8 / max(1, len(rows))
+    for k, row in enumerate(rows):
+        per_latent = [json.loads(r["r2_latents"]) for r in runs if r["row"] == row]
+        mean_latent = [sum(col) / len(col) for col in zip(*per_latent)]
+        ax.bar([i + k * width for i in range(len(LATENTS))], mean_latent, width, label=row)
+    ax.set_xticks([i + 0.4 - width / 2 for i in range(len(LATENTS))], LATENTS)
+    ax.set_ylim(0, 1.02)
+    ax.axhline(0.95, color="k", lw=0.7, ls=":")
+    ax.set_ylabel("held-out R² per latent")
+    ax.legend(fontsize=8, ncol=3, loc="lower left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_curves(work: Path, runs: list[dict], path: Path) -> None:
+    """R² (solid) and MCC (dashed) on the training stream against step, one colour per trained run."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for r in runs:
+        metrics = work / "runs" / f"{r['row']}_seed{r['seed']}" / "metrics.csv"
+        if not metrics.is_file():
+            continue
+        with metrics.open(newline="") as f:
+            rows = list(csv.DictReader(f))
+        steps = [int(m["step"]) for m in rows]
+        line, = ax.plot(steps, [float(m["r2"]) for m in rows], label=f"{r['row']} seed {r['seed']}")
+        ax.plot(steps, [float(m["mcc"]) for m in rows], ls="--", color=line.get_color())
+    ax.set_xlabel("step")
+    ax.set_ylabel("R² (solid), MCC (dashed)")
+    ax.set_ylim(0, 1)
+    if ax.lines:
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def write_outputs(out: Path, work: Path) -> None:
+    runs = read_runs(out / "runs.csv")
+    (out / "table.md").write_text(table(runs))
+    plot_per_latent(runs, out / "per_latent_r2.png")
+    plot_curves(work, runs, out / "curves.png")
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = get_args_parser().parse_args(argv)
+    work, out = Path(args.work_dir).resolve(), Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if not args.table_only:
+        env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
+        start = time.perf_counter()
+        render(work, args.n_train, args.n_test, args.size, env)
+        print(f"rendered and measured in {time.perf_counter() - start:.0f} s", flush=True)
+        done = {(r["row"], int(r["seed"])) for r in read_runs(out / "runs.csv")}
+        for row in args.rows:
+            for seed in [0] if ROWS[row][2] is None else args.seeds:
+                if (row, seed) in done:
+                    continue
+                append_run(out / "runs.csv", run_row(row, seed, args, work, env))
+                write_outputs(out, work)
+    write_outputs(out, work)
+    print((out / "table.md").read_text())
+
+
+if __name__ == "__main__":
+    main()
