@@ -20,7 +20,7 @@ def test_parse_test_reads_scores_and_per_latent_r2():
 
 def fixture_run(row: str, seed: int, r2: float, per_latent: list[float]) -> dict:
     return {"row": row, "seed": str(seed), "r2": str(r2), "mcc": "0.5", "r2_latents": json.dumps(per_latent),
-            "train_s": "100", "flags": ""}
+            "steps": "3000", "batch_size": "256", "train_s": "100", "flags": ""}
 
 
 def test_table_averages_seeds_and_names_the_lowest_latents():
@@ -31,7 +31,7 @@ def test_table_averages_seeds_and_names_the_lowest_latents():
     assert len(lines) == 4  # header, rule, the two rows that have runs (in ROWS order)
     assert lines[2].startswith("| untrained encoder |")
     best = lines[3]
-    assert "| MCC 98.31 |" in best and "| 0.700 ± 0.100 |" in best and "| 2 |" in best
+    assert "| MCC 98.31 |" in best and "| 0.700 ± 0.100 |" in best and "| 2 | 3000 × 256 |" in best
     assert "α 0.10, γ 0.30, x 0.90" in best
 
 

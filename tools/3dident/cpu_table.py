@@ -37,7 +37,7 @@ TOOLS = Path(__file__).resolve().parent
 LATENTS = ("x", "y", "z", "α", "β", "γ", "spot. angle", "hue obj.", "hue spot.", "hue bg.")
 PER_LATENT = re.compile(r"R2 per latent \[(?P<values>[^\]]*)\]")
 SCORES = re.compile(r"R2 (?P<r2>-?[\d.]+) \| MCC (?P<mcc>[\d.]+)")
-RUN_FIELDS = ["row", "seed", "r2", "mcc", "r2_latents", "train_s", "flags"]
+RUN_FIELDS = ["row", "seed", "r2", "mcc", "r2_latents", "steps", "batch_size", "train_s", "flags"]
 UNSUPERVISED = ("--mode", "unsupervised")
 ROWS = {  # name → (description, paper's value, main_3dident.py flags; None: the untrained encoder)
     "untrained": ("untrained encoder", "—", None),
@@ -122,7 +122,8 @@ def run_row(row: str, seed: int, args: argparse.Namespace, work: Path, env: dict
         test += ["--load-model", str(model)]
     r2, mcc, per_latent = parse_test(run(test, env))
     return {"row": row, "seed": seed, "r2": f"{r2:.4f}", "mcc": f"{mcc:.4f}",
-            "r2_latents": json.dumps([round(v, 4) for v in per_latent]), "train_s": f"{train_s:.0f}",
+            "r2_latents": json.dumps([round(v, 4) for v in per_latent]), "steps": args.iterations if flags else 0,
+            "batch_size": args.batch_size if flags else 0, "train_s": f"{train_s:.0f}",
             "flags": " ".join(flags or ())}
 
 
@@ -150,8 +151,8 @@ def mean_std(values: list[float]) -> str:
 
 def table(runs: list[dict]) -> str:
     """Markdown table: one line per row that has runs (mean ± std over seeds), the paper's value beside it."""
-    lines = ["| row | paper | R² (held out) | MCC (held out) | lowest per-latent R² | seeds | train s/run |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| row | paper | R² (held out) | MCC (held out) | lowest per-latent R² | seeds | steps × batch | "
+             "train s/run |", "|---|---|---|---|---|---|---|---|"]
     for row, (description, paper, _) in ROWS.items():
         done = [r for r in runs if r["row"] == row]
         if not done:
@@ -161,8 +162,10 @@ def table(runs: list[dict]) -> str:
         worst = sorted(range(len(mean_latent)), key=mean_latent.__getitem__)[:3]
         lowest = ", ".join(f"{LATENTS[i]} {mean_latent[i]:.2f}" for i in worst)
         seconds = sum(float(r["train_s"]) for r in done) / len(done)
+        budgets = ", ".join(sorted({f"{r['steps']} × {r['batch_size']}" for r in done}))
         lines.append(f"| {description} | {paper} | {mean_std([float(r['r2']) for r in done])} | "
-                     f"{mean_std([float(r['mcc']) for r in done])} | {lowest} | {len(done)} | {seconds:.0f} |")
+                     f"{mean_std([float(r['mcc']) for r in done])} | {lowest} | {len(done)} | {budgets} | "
+                     f"{seconds:.0f} |")
     return "\n".join(lines) + "\n"
 
 
