@@ -46,6 +46,7 @@ def test_tiny_run_learns_and_resumes(tmp_path, capsys):
     assert len(json.loads(runs["l2_box"]["r2_latents"])) == 10
     assert (tmp_path / "out" / "per_latent_r2.png").stat().st_size > 0
     assert (tmp_path / "out" / "curves.png").stat().st_size > 0
+    assert (tmp_path / "out" / "metrics" / "l2_box_seed0.csv").read_text().startswith("step,loss")
     capsys.readouterr()
     cpu_table.main(argv)  # finished rows are skipped
     assert "main_3dident.py" not in capsys.readouterr().out

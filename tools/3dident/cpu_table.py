@@ -5,10 +5,14 @@ per-latent R² bar plot and the score curves.
 Rows (`ROWS`): the untrained encoder, the supervised regression, InfoNCE with the Normal conditional and the L2
 model with a learnable box (the paper's best row) or unbounded, the Laplace conditional with the L1 model and a
 box, and the vMF model (outputs on a learnable sphere, cosine similarity). The encoder is `--encoder conv` (the
-small convolutional net of encoders.get_conv_encoder) on 64-px renders; τ is the variance of the snapped pairs'
-latent differences in the box's units (README, "3DIdent at CPU scale").
+small convolutional net of encoders.get_conv_encoder) on 64-px renders. τ fits the positive pairs' spread: their
+latents differ by a std of about 0.29 per latent in [−1, 1] (the nearest render of z̃ is that far away, whatever
+σ), 0.145 in the units of a box of side 1, so the L2 model's τ = 2 · 0.145² ≈ 0.05 and the L1 model's τ (a
+Laplace scale, std/√2) ≈ 0.1 (README, "3DIdent at CPU scale").
 
-Resumable: each finished (row, seed) appends a line to `<out>/runs.csv` and is skipped next time; an interrupted
+Outputs in `<out>`: runs.csv (one line per run: held-out R², MCC, per-latent R², budget), table.md,
+per_latent_r2.png, curves.png and metrics/<row>_seed<k>.csv (each run's training log; `--table-only` redraws all
+from these). Resumable: each finished (row, seed) appends a line to runs.csv and is skipped next time; an interrupted
 training continues from its run folder (`--resume`). Renders that exist are kept (render_dataset.py re-renders
 only missing or damaged ones).
 
@@ -21,6 +25,7 @@ import csv
 import json
 import os
 import re
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -100,9 +105,10 @@ def parse_test(output: str) -> tuple[float, float, list[float]]:
     return float(scores["r2"]), float(scores["mcc"]), [float(v) for v in per_latent["values"].split()]
 
 
-def run_row(row: str, seed: int, args: argparse.Namespace, work: Path, env: dict) -> dict:
-    """Train one row (resuming its run folder) and score it on the held-out folder (the test call repeats the
-    row's flags but the mode: the output normalisation must be the trained one)."""
+def run_row(row: str, seed: int, args: argparse.Namespace, work: Path, env: dict, metrics_dir: Path) -> dict:
+    """Train one row (resuming its run folder), copy its metrics.csv to `metrics_dir`, and score it on the
+    held-out folder (the test call repeats the row's flags but the mode: the output normalisation must be the
+    trained one)."""
     py, flags = sys.executable, ROWS[row][2]
     test = [py, "main_3dident.py", *(flags[2:] if flags else ()), "--mode", "test", "--offline-dataset",
             str(work / "test"), *common_flags(work)]
@@ -119,6 +125,8 @@ def run_row(row: str, seed: int, args: argparse.Namespace, work: Path, env: dict
         start = time.perf_counter()
         run(train, env)
         train_s = time.perf_counter() - start
+        metrics_dir.mkdir(exist_ok=True)
+        shutil.copyfile(folder / "metrics.csv", metrics_dir / f"{row}_seed{seed}.csv")
         test += ["--load-model", str(model)]
     r2, mcc, per_latent = parse_test(run(test, env))
     return {"row": row, "seed": seed, "r2": f"{r2:.4f}", "mcc": f"{mcc:.4f}",
@@ -162,7 +170,7 @@ def table(runs: list[dict]) -> str:
         worst = sorted(range(len(mean_latent)), key=mean_latent.__getitem__)[:3]
         lowest = ", ".join(f"{LATENTS[i]} {mean_latent[i]:.2f}" for i in worst)
         seconds = sum(float(r["train_s"]) for r in done) / len(done)
-        budgets = ", ".join(sorted({f"{r['steps']} × {r['batch_size']}" for r in done}))
+        budgets = ", ".join(sorted({f"{r['steps']} × {r['batch_size']}" if int(r["steps"]) else "—" for r in done}))
         lines.append(f"| {description} | {paper} | {mean_std([float(r['r2']) for r in done])} | "
                      f"{mean_std([float(r['mcc']) for r in done])} | {lowest} | {len(done)} | {budgets} | "
                      f"{seconds:.0f} |")
@@ -188,33 +196,38 @@ def plot_per_latent(runs: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def plot_curves(work: Path, runs: list[dict], path: Path) -> None:
-    """R² (solid) and MCC (dashed) on the training stream against step, one colour per trained run."""
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for r in runs:
-        metrics = work / "runs" / f"{r['row']}_seed{r['seed']}" / "metrics.csv"
-        if not metrics.is_file():
-            continue
-        with metrics.open(newline="") as f:
+def plot_curves(metrics_dir: Path, runs: list[dict], path: Path) -> None:
+    """One panel per trained run: R² of each latent (thin), the R² (thick) and MCC (dashed) on the training
+    stream against step, from the run's metrics.csv copied to `metrics_dir`."""
+    files = [metrics_dir / f"{r['row']}_seed{r['seed']}.csv" for r in runs]
+    files = [f for f in files if f.is_file()]
+    if not files:
+        return
+    fig, axes = plt.subplots(1, len(files), figsize=(4.2 * len(files), 3.6), squeeze=False)
+    for ax, file in zip(axes[0], files):
+        with file.open(newline="") as f:
             rows = list(csv.DictReader(f))
         steps = [int(m["step"]) for m in rows]
-        line, = ax.plot(steps, [float(m["r2"]) for m in rows], label=f"{r['row']} seed {r['seed']}")
-        ax.plot(steps, [float(m["mcc"]) for m in rows], ls="--", color=line.get_color())
-    ax.set_xlabel("step")
-    ax.set_ylabel("R² (solid), MCC (dashed)")
-    ax.set_ylim(0, 1)
-    if ax.lines:
-        ax.legend(fontsize=8)
+        per_latent = list(zip(*(json.loads(m["r2_latents"]) for m in rows)))
+        for name, values in zip(LATENTS, per_latent):
+            ax.plot(steps, values, lw=0.8, label=name)
+        ax.plot(steps, [float(m["r2"]) for m in rows], color="k", lw=2, label="R²")
+        ax.plot(steps, [float(m["mcc"]) for m in rows], color="k", ls="--", label="MCC")
+        ax.set_title(file.stem, fontsize=9)
+        ax.set_xlabel("step")
+        ax.set_ylim(-0.05, 1.02)
+    axes[0][0].set_ylabel("score on the training stream")
+    axes[0][-1].legend(fontsize=6, ncol=2, loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
 
-def write_outputs(out: Path, work: Path) -> None:
+def write_outputs(out: Path) -> None:
     runs = read_runs(out / "runs.csv")
     (out / "table.md").write_text(table(runs))
     plot_per_latent(runs, out / "per_latent_r2.png")
-    plot_curves(work, runs, out / "curves.png")
+    plot_curves(out / "metrics", runs, out / "curves.png")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -231,9 +244,9 @@ def main(argv: list[str] | None = None) -> None:
             for seed in [0] if ROWS[row][2] is None else args.seeds:
                 if (row, seed) in done:
                     continue
-                append_run(out / "runs.csv", run_row(row, seed, args, work, env))
-                write_outputs(out, work)
-    write_outputs(out, work)
+                append_run(out / "runs.csv", run_row(row, seed, args, work, env, out / "metrics"))
+                write_outputs(out)
+    write_outputs(out)
     print((out / "table.md").read_text())
 
 
