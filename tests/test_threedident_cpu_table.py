@@ -3,6 +3,7 @@ and a tiny end-to-end run in which a short unsupervised training raises the held
 encoder's (resumable: a second call runs nothing)."""
 import json
 
+import numpy as np
 import pytest
 
 from tests.test_threedident_main import import_tool
@@ -51,3 +52,15 @@ def test_tiny_run_learns_and_resumes(tmp_path, capsys):
     cpu_table.main(argv)  # finished rows are skipped
     assert "main_3dident.py" not in capsys.readouterr().out
     assert len(cpu_table.read_runs(tmp_path / "out" / "runs.csv")) == 2
+
+
+def test_readout_tells_absent_from_nonlinear_latents():
+    """z0 linear in h; z1 as a point on a circle (the linear fit misses part of it, k-NN recovers it); z2 absent."""
+    readout = import_tool("readout")
+    rng = np.random.default_rng(0)
+    z = rng.uniform(-1, 1, (4000, 3))
+    h = np.stack([2 * z[:, 0], np.cos(np.pi * z[:, 1]), np.sin(np.pi * z[:, 1]), rng.normal(size=4000)], 1)
+    scores = readout.readout_r2(z, h)
+    assert scores["linear"][0] > 0.99 and scores["knn"][0] > 0.95
+    assert scores["knn"][1] > 0.85 and scores["knn"][1] > scores["linear"][1] + 0.2
+    assert abs(scores["linear"][2]) < 0.02 and scores["knn"][2] < 0.05
