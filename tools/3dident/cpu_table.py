@@ -5,10 +5,11 @@ per-latent R² bar plot and the score curves.
 Rows (`ROWS`): the untrained encoder, the supervised regression, InfoNCE with the Normal conditional and the L2
 model with a learnable box (the paper's best row) or unbounded, the Laplace conditional with the L1 model and a
 box, and the vMF model (outputs on a learnable sphere, cosine similarity). The encoder is `--encoder conv` (the
-small convolutional net of encoders.get_conv_encoder) on 64-px renders. τ fits the positive pairs' spread: their
-latents differ by a std of about 0.29 per latent in [−1, 1] (the nearest render of z̃ is that far away, whatever
-σ), 0.145 in the units of a box of side 1, so the L2 model's τ = 2 · 0.145² ≈ 0.05 and the L1 model's τ (a
-Laplace scale, std/√2) ≈ 0.1 (README, "3DIdent at CPU scale").
+small convolutional net of encoders.get_conv_encoder) on 64-px renders. τ fits the positive pairs' spread
+(`pair_spread`, printed after rendering): with 60 000 renders their latents differ by a std of about 0.30 per
+latent in [−1, 1] (the nearest render of z̃ is that far away, whatever σ), 0.15 in a box of side 1, so the L2
+model's τ = 2 · 0.15² ≈ 0.05 and the L1 model's (a Laplace scale, std/√2) ≈ 0.1 (README, "3DIdent at CPU
+scale").
 
 Outputs in `<out>`: runs.csv (one line per run: held-out R², MCC, per-latent R², budget), table.md,
 per_latent_r2.png, curves.png and metrics/<row>_seed<k>.csv (each run's training log; `--table-only` redraws all
@@ -35,9 +36,17 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+import torch  # noqa: E402
+
 from cpu_demo import run  # noqa: E402  (tools/3dident is this script's folder, first on sys.path)
 
 REPO = Path(__file__).resolve().parents[2]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from datasets.threedident_dataset import ThreeDIdentDataset  # noqa: E402
+from datasets.threedident_latents import build_latent_space, select_columns  # noqa: E402
+
 TOOLS = Path(__file__).resolve().parent
 LATENTS = ("x", "y", "z", "α", "β", "γ", "spot. angle", "hue obj.", "hue spot.", "hue bg.")
 PER_LATENT = re.compile(r"R2 per latent \[(?P<values>[^\]]*)\]")
@@ -88,6 +97,17 @@ def render(work: Path, n_train: int, n_test: int, size: int, env: dict) -> None:
         run([py, str(TOOLS / "render_dataset.py"), str(folder), "--size", str(size), "--threads", env["OMP_NUM_THREADS"]],
             env)
     run([py, str(TOOLS / "image_stats.py"), str(work / "train")], env)
+
+
+def pair_spread(folder: Path, pairs: int = 4096) -> float:
+    """Std of the latent differences z̃ − z of positive pairs snapped to `folder`'s renders (main_3dident.py's
+    sampler, Normal conditional, σ 0.1), averaged over the 10 latents in [−1, 1]: sets τ (module docstring)."""
+    layout = select_columns(non_periodic=True)
+    data = ThreeDIdentDataset(folder, build_latent_space(layout, "l2", 0.1), pairs, layout.columns,
+                              layout.file_width, load_images=False)
+    torch.manual_seed(0)
+    z, z_tilde = (data.latents[i] for i in data.sample_indices())
+    return float((z_tilde - z).std(0).mean())
 
 
 def common_flags(work: Path) -> list[str]:
@@ -190,7 +210,7 @@ def plot_per_latent(runs: list[dict], path: Path) -> None:
     ax.set_ylim(0, 1.02)
     ax.axhline(0.95, color="k", lw=0.7, ls=":")
     ax.set_ylabel("held-out R² per latent")
-    ax.legend(fontsize=8, ncol=3, loc="lower left")
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -239,6 +259,9 @@ def main(argv: list[str] | None = None) -> None:
         start = time.perf_counter()
         render(work, args.n_train, args.n_test, args.size, env)
         print(f"rendered and measured in {time.perf_counter() - start:.0f} s", flush=True)
+        spread = pair_spread(work / "train") / 2  # in a box of side 1
+        print(f"positive pairs: latent differences of std {2 * spread:.3f} per latent in [-1, 1]; τ for a box "
+              f"of side 1: L2 {2 * spread ** 2:.3f}, L1 {spread / 2 ** 0.5:.3f}", flush=True)
         done = {(r["row"], int(r["seed"])) for r in read_runs(out / "runs.csv")}
         for row in args.rows:
             for seed in [0] if ROWS[row][2] is None else args.seeds:
