@@ -113,7 +113,7 @@ def get_conv_encoder(n_latents: int, width: int = 32, output_normalization: str 
                      output_normalization_kwargs: dict | None = None) -> nn.Sequential:
     """A CPU-sized image encoder for small renders (64 px): coordinate channels → five 3×3/4×4 convolutions
     (widths w, 2w, 2w, 4w, 4w; three of stride 2) with batch norm and LeakyReLU → global average pooling →
-    Linear(256) → LeakyReLU → Linear(n_latents) → norm. About 30 MMAC per 64-px image (ResNet-18: 150 MMAC).
+    Linear(256) → LeakyReLU → Linear(n_latents) → norm. 38 M multiply-adds per 64-px image (ResNet-18: 148 M).
 
     Global pooling shares the shape features (the object's rotation) over positions; the coordinate channels
     keep the position readable after the pooling.

@@ -118,7 +118,8 @@ def get_args_parser() -> argparse.ArgumentParser:
              "of the snapped pairs in a box of side 1, README \"3DIdent at CPU scale\").")
     add("--encoder", default="rn18", choices=("rn18", "rn50", "rn101", "rn151", "rn152", "conv"),
         help="torchvision ResNet-18/50/101/152 (rn151 = rn152 = ResNet-152); rn18 as in the paper; conv: a "
-             "5-layer convolutional net with global pooling, 5x cheaper than rn18 (the CPU recipe, 64-px renders).")
+             "5-layer convolutional net with global pooling, 4x fewer multiply-adds than rn18 (the CPU recipe, "
+             "64-px renders).")
     add("--seed", type=int, default=0, help="Random seed (one global pair stream: the same for any number of ranks).")
     add("--amp", default="none", choices=("none", "bf16", "fp16"),
         help="Mixed precision of f: bf16 (recommended on GPUs since Ampere), fp16 (CUDA only, loss scaling) "
@@ -214,7 +215,8 @@ def contrastive_loss(args: argparse.Namespace, layout: LatentLayout) -> Callable
 
     def loss(h1: torch.Tensor, h2: torch.Tensor) -> torch.Tensor:
         h3 = torch.roll(h1, 1, 0)
-        return sum(losses.info_nce(h1[:, s], h2[:, s], h3[:, s], similarity, args.tau).mean() for similarity, s in blocks)
+        return sum(losses.info_nce(h1[:, s], h2[:, s], h3[:, s], similarity, args.tau).mean()
+                   for similarity, s in blocks)
 
     return loss
 
@@ -260,7 +262,7 @@ def uses_images(args: argparse.Namespace) -> bool:
 
 def memory_format(args: argparse.Namespace, device: torch.device) -> torch.memory_format:
     """channels_last for image encoders on CUDA (tensor-core convolutions) and for --encoder conv on the CPU
-    (oneDNN: 25 % faster per step at 64 px), else the default layout."""
+    (oneDNN's convolutions prefer it), else the default layout."""
     fast = device.type == "cuda" or args.encoder == "conv"
     return torch.channels_last if uses_images(args) and fast else torch.contiguous_format
 
@@ -473,7 +475,8 @@ def main(argv: list[str] | None = None) -> None:
     ckpt = read_resume(args)
     folder = None
     if args.output_dir and rank == 0:
-        folder = RunFolder(args.output_dir, args, [*training_loop.COLUMNS, "mse", "lin_mse", "r2_latents"], ckpt, device, world)
+        columns = [*training_loop.COLUMNS, "mse", "lin_mse", "r2_latents"]
+        folder = RunFolder(args.output_dir, args, columns, ckpt, device, world)
     schedule = Schedule(args.iterations + 1, args.n_log_steps, args.save_every or args.n_log_steps, first_update=1,
                         loss_window=args.n_log_steps)
     task = ThreeDIdentTask(args, f, step_loss, stream, evaluate)

@@ -27,7 +27,8 @@ def fixture_run(row: str, seed: int, r2: float, per_latent: list[float]) -> dict
 def test_table_averages_seeds_and_names_the_lowest_latents():
     low = [0.9] * 10
     low[3], low[5] = 0.1, 0.3
-    runs = [fixture_run("l2_box", 0, 0.8, low), fixture_run("l2_box", 1, 0.6, low), fixture_run("untrained", 0, 0.1, [0.1] * 10)]
+    runs = [fixture_run("l2_box", 0, 0.8, low), fixture_run("l2_box", 1, 0.6, low),
+            fixture_run("untrained", 0, 0.1, [0.1] * 10)]
     lines = cpu_table.table(runs).splitlines()
     assert len(lines) == 4  # header, rule, the two rows that have runs (in ROWS order)
     assert lines[2].startswith("| untrained encoder |")

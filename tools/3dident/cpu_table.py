@@ -94,8 +94,8 @@ def render(work: Path, n_train: int, n_test: int, size: int, env: dict) -> None:
         folder = work / name
         if not (folder / "raw_latents.npy").is_file():
             run([py, str(TOOLS / "generate_latents.py"), str(folder), "--n", str(n), "--seed", str(seed)], env)
-        run([py, str(TOOLS / "render_dataset.py"), str(folder), "--size", str(size), "--threads", env["OMP_NUM_THREADS"]],
-            env)
+        run([py, str(TOOLS / "render_dataset.py"), str(folder), "--size", str(size),
+             "--threads", env["OMP_NUM_THREADS"]], env)
     run([py, str(TOOLS / "image_stats.py"), str(work / "train")], env)
 
 
