@@ -223,8 +223,12 @@ def plot_curves(metrics_dir: Path, runs: list[dict], path: Path) -> None:
     files = [f for f in files if f.is_file()]
     if not files:
         return
-    fig, axes = plt.subplots(1, len(files), figsize=(4.2 * len(files), 3.6), squeeze=False)
-    for ax, file in zip(axes[0], files):
+    columns = min(3, len(files))
+    rows = -(-len(files) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.4 * rows), squeeze=False)
+    for ax in axes.flat[len(files):]:
+        ax.axis("off")
+    for ax, file in zip(axes.flat, files):
         with file.open(newline="") as f:
             rows = list(csv.DictReader(f))
         steps = [int(m["step"]) for m in rows]
@@ -236,8 +240,9 @@ def plot_curves(metrics_dir: Path, runs: list[dict], path: Path) -> None:
         ax.set_title(file.stem, fontsize=9)
         ax.set_xlabel("step")
         ax.set_ylim(-0.05, 1.02)
-    axes[0][0].set_ylabel("score on the training stream")
-    axes[0][-1].legend(fontsize=6, ncol=2, loc="lower right")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("score on the training stream")
+    axes.flat[len(files) - 1].legend(fontsize=6, ncol=2, loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
