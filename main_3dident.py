@@ -28,8 +28,8 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import torch
-from sklearn.metrics import r2_score
 import torch.distributed as dist
+from sklearn.metrics import r2_score
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
@@ -101,7 +101,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     add("--box-constraint", default=None, choices=CONSTRAINTS,
         help="Put the non-periodic outputs in a box (fix | learnable bound); paper: learnable.")
     add("--box-init", type=float, default=1.0,
-        help="Initial side b of the box [0, b] of --box-constraint (1 as in the original; the CPU recipe: 1).")
+        help="Initial side b of the box [0, b] of --box-constraint (1, as in the original).")
     add("--sphere-constraint", default=None, choices=CONSTRAINTS,
         help="Put the non-periodic outputs on a sphere (fix | learnable radius).")
     add("--workers", type=int, default=0,
