@@ -18,6 +18,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 REPO = Path(__file__).resolve().parents[2]
 TOOLS = Path(__file__).resolve().parent
 SCORE_LINE = re.compile(r"R2 (?P<r2>-?[\d.]+) \| MCC (?P<mcc>[\d.]+)")
@@ -45,6 +47,21 @@ def run(command: list[str], env: dict) -> str:
     return result.stdout
 
 
+def render(work: Path, n_train: int, n_test: int, size: int, env: dict) -> None:
+    """Train (latent seed 0) and held-out test (seed 1) folders and the training folder's image statistics.
+    Latents already there with the asked number of rows are kept (the same seed draws the same ones), and
+    render_dataset.py renders only missing or damaged images, so a second call resumes."""
+    for name, n, seed in (("train", n_train, 0), ("test", n_test, 1)):
+        folder = work / name
+        latents = folder / "raw_latents.npy"
+        if not (latents.is_file() and len(np.load(latents, mmap_mode="r")) == n):
+            run([sys.executable, str(TOOLS / "generate_latents.py"), str(folder), "--n", str(n), "--seed", str(seed)],
+                env)
+        run([sys.executable, str(TOOLS / "render_dataset.py"), str(folder), "--size", str(size),
+             "--threads", env["OMP_NUM_THREADS"]], env)
+    run([sys.executable, str(TOOLS / "image_stats.py"), str(work / "train")], env)
+
+
 def test_scores(output: str) -> tuple[float, float]:
     match = SCORE_LINE.search(output.splitlines()[-1])
     return float(match["r2"]), float(match["mcc"])
@@ -56,11 +73,7 @@ def main(argv: list[str] | None = None) -> None:
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
     py = sys.executable
     start = time.perf_counter()
-    for name, n, seed in (("train", args.n_train, 0), ("test", args.n_test, 1)):
-        run([py, str(TOOLS / "generate_latents.py"), str(work / name), "--n", str(n), "--seed", str(seed)], env)
-        run([py, str(TOOLS / "render_dataset.py"), str(work / name), "--size", "64",
-             "--threads", str(args.threads)], env)
-    run([py, str(TOOLS / "image_stats.py"), str(work / "train")], env)
+    render(work, args.n_train, args.n_test, 64, env)
     common = ["--non-periodic-rotation-and-color", "--batch-size", str(args.batch_size), "--workers", "1",
               "--no-cuda", "--image-normalisation", "folder", "--image-stats", str(work / "train" / "image_stats.json")]
     test = [py, "main_3dident.py", "--mode", "test", "--offline-dataset", str(work / "test"), *common]

@@ -38,7 +38,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 import torch  # noqa: E402
 
-from cpu_demo import run  # noqa: E402  (tools/3dident is this script's folder, first on sys.path)
+from cpu_demo import render, run  # noqa: E402  (tools/3dident is this script's folder, first on sys.path)
 
 REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
@@ -85,18 +85,6 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, default=1, help="Torch threads of each process (1 on 2 cores).")
     parser.add_argument("--table-only", action="store_true", help="Rewrite table.md and the plots from runs.csv.")
     return parser
-
-
-def render(work: Path, n_train: int, n_test: int, size: int, env: dict) -> None:
-    """Train (latent seed 0) and held-out test (seed 1) folders and the training folder's image statistics."""
-    py = sys.executable
-    for name, n, seed in (("train", n_train, 0), ("test", n_test, 1)):
-        folder = work / name
-        if not (folder / "raw_latents.npy").is_file():
-            run([py, str(TOOLS / "generate_latents.py"), str(folder), "--n", str(n), "--seed", str(seed)], env)
-        run([py, str(TOOLS / "render_dataset.py"), str(folder), "--size", str(size),
-             "--threads", env["OMP_NUM_THREADS"]], env)
-    run([py, str(TOOLS / "image_stats.py"), str(work / "train")], env)
 
 
 def pair_spread(folder: Path, pairs: int = 4096) -> float:
