@@ -44,6 +44,16 @@ def test_options_fix_their_columns(periodic):
     assert np.allclose(gen.raw_to_scene(pos_only)[:, 3:7], [0, 0, 0, -math.pi / 2], atol=1e-6)
 
 
+def test_rotation_only_varies_just_the_three_angles():
+    raw = gen.sample_raw_latents(200, np.random.default_rng(0), rotation_only=True)
+    spread = np.ptp(raw, axis=0)
+    assert (spread[[0, 1, 2, 6, 7, 8, 9]] == 0).all() and spread[[3, 4, 5]].min() > 1.5
+    with pytest.raises(ValueError, match="non-periodic"):
+        gen.sample_raw_latents(10, np.random.default_rng(0), periodic=True, rotation_only=True)
+    with pytest.raises(ValueError, match="exclude"):
+        gen.sample_raw_latents(10, np.random.default_rng(0), rotation_and_color_only=True, rotation_only=True)
+
+
 def test_fixed_spotlight_and_bad_combinations():
     raw = gen.sample_raw_latents(100, np.random.default_rng(0), fixed_spotlight=True)
     assert (raw[:, [6, 8]] == 0).all() and np.ptp(raw[:, [7, 9]], axis=0).min() > 1

@@ -9,8 +9,9 @@ Variants:
   φ1..φ6 ∈ [0, π] (mapped linearly to the factor ranges) and φ7 ∈ (-π, π] (the background hue,
   once around the hue circle), so the image is a continuous function on the sphere.
 Options: `--position-only` (rotation, spotlight and hues fixed at the centre of their range),
-`--rotation-and-color-only` (position fixed), `--fixed-spotlight` (spotlight angle and hue fixed;
-non-periodic only: on S^7 they cannot be fixed without fixing other factors).
+`--rotation-and-color-only` (position fixed), `--rotation-only` (only α, β, γ vary) and `--fixed-spotlight`
+(spotlight angle and hue fixed); the last two non-periodic only: on S^7 the other factors cannot be fixed
+without fixing the rotation's angles too.
 
 Scene ranges for raw r ∈ [-1, 1]: x, y = 0.9·r (world units), z (height) = 1.3 + 0.4·r;
 α, β, γ = (π/2)·r (a range of width π: no two Euler triples give the same rotation);
@@ -45,6 +46,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--position-only", action="store_true", help="Vary only the object position.")
     parser.add_argument("--rotation-and-color-only", action="store_true",
                         help="Vary everything but the object position.")
+    parser.add_argument("--rotation-only", action="store_true",
+                        help="Vary only the object's rotation α, β, γ (non-periodic only).")
     parser.add_argument("--fixed-spotlight", action="store_true",
                         help="Keep spotlight angle and hue fixed (non-periodic only).")
     parser.add_argument("--seed", type=int, default=0, help="Random seed (use different seeds for train and test).")
@@ -52,12 +55,13 @@ def get_args_parser() -> argparse.ArgumentParser:
 
 
 def sample_raw_latents(n: int, rng: np.random.Generator, periodic: bool = False, position_only: bool = False,
-                       rotation_and_color_only: bool = False, fixed_spotlight: bool = False) -> np.ndarray:
+                       rotation_and_color_only: bool = False, fixed_spotlight: bool = False,
+                       rotation_only: bool = False) -> np.ndarray:
     """Raw latents (n, 10) in [-1, 1], or (n, 11) with rows 3-10 on S^7 when `periodic`."""
-    if position_only and rotation_and_color_only:
-        raise ValueError("--position-only and --rotation-and-color-only exclude each other")
-    if periodic and fixed_spotlight:
-        raise ValueError("--fixed-spotlight needs the non-periodic variant")
+    if position_only + rotation_and_color_only + rotation_only > 1:
+        raise ValueError("--position-only, --rotation-and-color-only and --rotation-only exclude each other")
+    if periodic and (fixed_spotlight or rotation_only):
+        raise ValueError("--fixed-spotlight and --rotation-only need the non-periodic variant")
     positions = rng.uniform(-1, 1, (n, len(POSITION)))
     if periodic:
         rest = rng.standard_normal((n, SPHERE_DIM))
@@ -70,8 +74,11 @@ def sample_raw_latents(n: int, rng: np.random.Generator, periodic: bool = False,
             rest[:, [SPOTLIGHT_ANGLE - 3, SPOTLIGHT_HUE - 3]] = 0.0
     if position_only:
         rest[:] = centre
-    if rotation_and_color_only:
+    if rotation_and_color_only or rotation_only:
         positions[:] = 0.0
+    if rotation_only:
+        still = [c - len(POSITION) for c in range(len(POSITION), N_BOX_COLUMNS) if c not in ROTATION]
+        rest[:, still] = 0.0
     return np.concatenate([positions, rest], 1).astype(np.float32)
 
 
@@ -104,7 +111,7 @@ def main(argv: list[str] | None = None) -> None:
     args = get_args_parser().parse_args(argv)
     try:
         raw = sample_raw_latents(args.n, np.random.default_rng(args.seed), args.periodic, args.position_only,
-                                 args.rotation_and_color_only, args.fixed_spotlight)
+                                 args.rotation_and_color_only, args.fixed_spotlight, args.rotation_only)
     except ValueError as e:
         raise SystemExit(f"error: {e}") from None
     folder = Path(args.folder)
