@@ -9,9 +9,10 @@ Variants:
   φ1..φ6 ∈ [0, π] (mapped linearly to the factor ranges) and φ7 ∈ (-π, π] (the background hue,
   once around the hue circle), so the image is a continuous function on the sphere.
 Options: `--position-only` (rotation, spotlight and hues fixed at the centre of their range),
-`--rotation-and-color-only` (position fixed), `--rotation-only` (only α, β, γ vary) and `--fixed-spotlight`
-(spotlight angle and hue fixed); the last two non-periodic only: on S^7 the other factors cannot be fixed
-without fixing the rotation's angles too.
+`--rotation-and-color-only` (position fixed), `--rotation-only` (only α, β, γ and the spotlight angle vary,
+the columns main_3dident.py's `--rotation-only` reads; with `--fixed-spotlight` only α, β, γ) and
+`--fixed-spotlight` (spotlight angle and hue fixed); the last two non-periodic only: on S^7 the other factors
+cannot be fixed without fixing the rotation's angles too.
 
 Scene ranges for raw r ∈ [-1, 1]: x, y = 0.9·r (world units), z (height) = 1.3 + 0.4·r;
 α, β, γ = (π/2)·r (a range of width π: no two Euler triples give the same rotation);
@@ -47,7 +48,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--rotation-and-color-only", action="store_true",
                         help="Vary everything but the object position.")
     parser.add_argument("--rotation-only", action="store_true",
-                        help="Vary only the object's rotation α, β, γ (non-periodic only).")
+                        help="Vary only the object's rotation α, β, γ and the spotlight angle (non-periodic only).")
     parser.add_argument("--fixed-spotlight", action="store_true",
                         help="Keep spotlight angle and hue fixed (non-periodic only).")
     parser.add_argument("--seed", type=int, default=0, help="Random seed (use different seeds for train and test).")
@@ -77,7 +78,8 @@ def sample_raw_latents(n: int, rng: np.random.Generator, periodic: bool = False,
     if rotation_and_color_only or rotation_only:
         positions[:] = 0.0
     if rotation_only:
-        still = [c - len(POSITION) for c in range(len(POSITION), N_BOX_COLUMNS) if c not in ROTATION]
+        still = [c - len(POSITION) for c in range(len(POSITION), N_BOX_COLUMNS)
+                 if c not in (*ROTATION, SPOTLIGHT_ANGLE)]
         rest[:, still] = 0.0
     return np.concatenate([positions, rest], 1).astype(np.float32)
 
