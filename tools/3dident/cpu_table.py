@@ -218,13 +218,13 @@ def plot_curves(metrics_dir: Path, runs: list[dict], path: Path) -> None:
         ax.axis("off")
     for ax, file in zip(axes.flat, files):
         with file.open(newline="") as f:
-            rows = list(csv.DictReader(f))
-        steps = [int(m["step"]) for m in rows]
-        per_latent = list(zip(*(json.loads(m["r2_latents"]) for m in rows)))
+            metrics = list(csv.DictReader(f))
+        steps = [int(m["step"]) for m in metrics]
+        per_latent = list(zip(*(json.loads(m["r2_latents"]) for m in metrics)))
         for name, values in zip(LATENTS, per_latent):
             ax.plot(steps, values, lw=0.8, label=name)
-        ax.plot(steps, [float(m["r2"]) for m in rows], color="k", lw=2, label="R²")
-        ax.plot(steps, [float(m["mcc"]) for m in rows], color="k", ls="--", label="MCC")
+        ax.plot(steps, [float(m["r2"]) for m in metrics], color="k", lw=2, label="R²")
+        ax.plot(steps, [float(m["mcc"]) for m in metrics], color="k", ls="--", label="MCC")
         ax.set_title(file.stem, fontsize=9)
         ax.set_xlabel("step")
         ax.set_ylim(-0.05, 1.02)
@@ -252,9 +252,10 @@ def main(argv: list[str] | None = None) -> None:
         start = time.perf_counter()
         render(work, args.n_train, args.n_test, args.size, env)
         print(f"rendered and measured in {time.perf_counter() - start:.0f} s", flush=True)
-        spread = pair_spread(work / "train") / 2  # in a box of side 1
-        print(f"positive pairs: latent differences of std {2 * spread:.3f} per latent in [-1, 1]; τ for a box "
-              f"of side 1: L2 {2 * spread ** 2:.3f}, L1 {spread / 2 ** 0.5:.3f}", flush=True)
+        spread = pair_spread(work / "train")
+        box = spread / 2  # the same std in a box of side 1
+        print(f"positive pairs: latent differences of std {spread:.3f} per latent in [-1, 1]; τ for a box "
+              f"of side 1: L2 {2 * box ** 2:.3f}, L1 {box / 2 ** 0.5:.3f}", flush=True)
         done = {(r["row"], int(r["seed"])) for r in read_runs(out / "runs.csv")}
         for row in args.rows:
             for seed in [0] if ROWS[row][2] is None else args.seeds:

@@ -18,12 +18,11 @@ from __future__ import annotations
 import argparse
 import os
 import pickle
-import tempfile
 
 import numpy as np
 
 from kitti_masks.dataset import FILE_NAME
-from training_utils import die
+from training_utils import atomic_write, die
 
 SIZE = 64
 MIN_VISIBLE = 30  # a sequence ends before the first frame with fewer mask pixels than this
@@ -123,16 +122,7 @@ def generate(n_sequences: int, seed: int, max_len: int) -> tuple[list[np.ndarray
 
 def write_pickle(path: str, masks: list[np.ndarray], latents: list[np.ndarray]) -> None:
     """Write the released file's dict to `path` atomically (a temporary file in the same folder, renamed)."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".walkers-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            pickle.dump({"pedestrians": masks, "pedestrians_latents": latents}, f, protocol=4)
-        os.replace(tmp, path)
-    except BaseException:
-        os.remove(tmp)
-        raise
+    atomic_write(path, lambda f: pickle.dump({"pedestrians": masks, "pedestrians_latents": latents}, f, protocol=4))
 
 
 def main(argv: list[str] | None = None) -> None:
