@@ -21,6 +21,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import main_mlp  # noqa: E402
+import training_loop  # noqa: E402
 
 
 def naive_lp_simclr(p: float):
@@ -42,26 +43,26 @@ def vm_kib(field: str) -> int:
 
 
 def measure(variant: str, p: float, steps: int, batch_size: int) -> dict:
-    """Runs in a child process: time and peak memory of `steps` training steps."""
+    """Runs in a child process: time and peak memory of `steps` training steps (training_loop.update)."""
     args = main_mlp.get_args_parser().parse_args(["--p", str(p), "--c-p", str(p), "--seed", "0",
                                                   "--batch-size", str(batch_size)])
     main_mlp.set_seed(0)
     run = main_mlp.Run(args)
-    f = run.fs["unsupervised"]
-    h = torch.nn.Sequential(run.g, f)
-    loss_fn = naive_lp_simclr(p) if variant == "naive" else main_mlp.build_loss(args, "unsupervised")
-    optimizer = torch.optim.Adam(f.parameters(), lr=args.lr)
-    main_mlp.train_step(h, loss_fn, optimizer, run.latent_space, batch_size)  # warm-up
+    task = main_mlp.Phase(run, "unsupervised")
+    if variant == "naive":
+        task.loss_fn = naive_lp_simclr(p)
+    optimizer = torch.optim.Adam(run.fs["unsupervised"].parameters(), lr=args.lr)
+    training_loop.update(task, optimizer)  # warm-up
     Path("/proc/self/clear_refs").write_text("5")  # reset the peak-RSS counter
     before = vm_kib("VmRSS")
     times = []
     for _ in range(steps):
         t = time.perf_counter()
-        main_mlp.train_step(h, loss_fn, optimizer, run.latent_space, batch_size)
+        training_loop.update(task, optimizer)
         times.append(time.perf_counter() - t)
     out = {"step_s": statistics.median(times), "peak_mib": (vm_kib("VmHWM") - before) / 1024}
     if variant == "ours":
-        out.update(breakdown(run, h, optimizer, batch_size, steps))
+        out.update(breakdown(run, task.h, optimizer, batch_size, steps))
     return out
 
 
