@@ -146,6 +146,22 @@ def _wood_cosines(n: int, kappa: float, size: int, device) -> torch.Tensor:
     return w.float()
 
 
+def vmf_pair_information(n: int, kappa: float, grid: int = 100_001) -> float:
+    """I(z; z̃) in nats for z uniform on S^{n-1} and z̃ ~ vMF(z, κ): the information a positive pair carries.
+
+    Only the angle θ between z and z̃ matters; its density is ∝ e^{κ cos θ} sin^{n-2} θ under the vMF and
+    ∝ sin^{n-2} θ for an independent z̃, so I = κ E[cos θ] − log(Z_κ / Z_0) with Z_κ = ∫ e^{κ cos θ} sin^{n-2} θ dθ
+    (a Riemann sum on `grid` angles). InfoNCE with N candidates per anchor cannot fall below log N − I
+    (Oord et al., 2018), whatever the encoder.
+    """
+    kappa = _positive("kappa", kappa)
+    theta = torch.linspace(0, math.pi, grid, dtype=torch.float64)
+    log_sin = (n - 2) * torch.log(torch.sin(theta).clamp_min(1e-300))
+    log_z0, log_zk = (torch.logsumexp(log_sin + k * torch.cos(theta), 0) for k in (0.0, kappa))  # same grid step
+    mean_cos = torch.sum(torch.cos(theta) * torch.softmax(log_sin + kappa * torch.cos(theta), 0))
+    return float(kappa * mean_cos - (log_zk - log_z0))
+
+
 class NBoxSpace(Space):
     """The box [min_, max_]^n. Location-scale samplers are truncated to the box by rejection.
 

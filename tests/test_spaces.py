@@ -7,7 +7,7 @@ import scipy.stats
 import torch
 from scipy.special import ive
 
-from spaces import NBoxSpace, NRealSpace, NSphereSpace
+from spaces import NBoxSpace, NRealSpace, NSphereSpace, vmf_pair_information
 
 N = 20000
 KS_P = 1e-3  # a correct sampler fails this KS test one time in a thousand
@@ -93,6 +93,16 @@ def test_vmf_mean_cosine_is_bessel_ratio(n, kappa):
     cos = (x @ mu) / 4
     a_n = ive(n / 2, kappa) / ive(n / 2 - 1, kappa)
     assert abs(cos.mean().item() - a_n) < 4 * cos.std().item() / math.sqrt(N) + 1e-4
+
+
+@pytest.mark.parametrize("n,kappa", [(3, 4.0), (10, 1.0), (10, 10.0), (5, 0.1), (10, 200.0)])
+def test_vmf_pair_information_is_the_closed_form(n, kappa):
+    """I = log C_n(κ) + κ A_n(κ) + log |S^{n-1}|, C_n the vMF normaliser, A_n the Bessel ratio."""
+    nu = n / 2 - 1
+    log_c = nu * math.log(kappa) - n / 2 * math.log(2 * math.pi) - (math.log(ive(nu, kappa)) + kappa)
+    log_area = math.log(2) + n / 2 * math.log(math.pi) - math.lgamma(n / 2)
+    closed_form = log_c + kappa * ive(n / 2, kappa) / ive(nu, kappa) + log_area
+    assert vmf_pair_information(n, kappa) == pytest.approx(closed_form, rel=1e-6, abs=1e-9)
 
 
 def test_vmf_matches_scipy_oracle():
