@@ -50,8 +50,9 @@ def test_tiny_run_learns_and_resumes(tmp_path, capsys):
     assert (tmp_path / "out" / "curves.png").stat().st_size > 0
     assert (tmp_path / "out" / "metrics" / "l2_box_seed0.csv").read_text().startswith("step,loss")
     capsys.readouterr()
-    cpu_table.main(argv)  # finished rows are skipped
-    assert "main_3dident.py" not in capsys.readouterr().out
+    cpu_table.main(argv)  # finished rows are skipped; nothing rendered, so the image statistics are kept
+    out = capsys.readouterr().out
+    assert "main_3dident.py" not in out and "image_stats.py" not in out and "rendered 0 images" in out
     assert len(cpu_table.read_runs(tmp_path / "out" / "runs.csv")) == 2
 
 

@@ -50,3 +50,30 @@ def test_rerenders_truncated_and_wrong_size_images_only(tmp_path, capsys):
             assert (images / name).read_bytes() == data and (images / name).stat().st_mtime_ns == mtime
     assert render_dataset.render_folder(tmp_path, size=16) == 0
     assert render_dataset.render_folder(tmp_path, size=8) == 6  # another --size: every image is re-rendered
+
+
+def test_new_latents_make_every_image_stale(tmp_path, capsys):
+    """A folder reused with other latents (another --seed, another --n) is rendered again, not kept."""
+    generate_latents.main([str(tmp_path), "--n", "12", "--seed", "4"])
+    assert render_dataset.render_folder(tmp_path, size=16) == 12
+    generate_latents.main([str(tmp_path), "--n", "12", "--seed", "5"])
+    capsys.readouterr()
+    assert render_dataset.render_folder(tmp_path, size=16) == 12
+    assert "removing 12 images rendered from other latents" in capsys.readouterr().out
+    scene = torch.from_numpy(np.load(tmp_path / "latents.npy")[[3]])
+    saved = np.asarray(Image.open(tmp_path / "images" / "03.png")).astype(int)
+    assert np.abs(saved - renderer.render(scene, 16)[0].numpy()).max() <= 1
+    generate_latents.main([str(tmp_path), "--n", "9", "--seed", "5"])  # one digit: names 0.png … 8.png
+    assert render_dataset.render_folder(tmp_path, size=16) == 9
+    assert sorted(p.name for p in (tmp_path / "images").glob("*.png")) == [f"{i}.png" for i in range(9)]
+    assert render_dataset.render_folder(tmp_path, size=16) == 0
+
+
+def test_unstamped_folder_keeps_its_images_and_drops_unnamed_ones(tmp_path):
+    """A folder rendered before the stamp existed: its images are trusted, PNGs named for no index go."""
+    generate_latents.main([str(tmp_path), "--n", "5", "--seed", "1"])
+    assert render_dataset.render_folder(tmp_path, size=16) == 5
+    (tmp_path / render_dataset.STAMP).unlink()
+    Image.new("RGB", (16, 16)).save(tmp_path / "images" / "7.png")
+    assert render_dataset.render_folder(tmp_path, size=16) == 0
+    assert sorted(p.name for p in (tmp_path / "images").glob("*.png")) == [f"{i}.png" for i in range(5)]

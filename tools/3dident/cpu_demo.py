@@ -22,7 +22,12 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[2]
 TOOLS = Path(__file__).resolve().parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+from datasets.threedident_dataset import STATS_FILE  # noqa: E402
+
 SCORE_LINE = re.compile(r"R2 (?P<r2>-?[\d.]+) \| MCC (?P<mcc>[\d.]+)")
+RENDERED_LINE = re.compile(r"^rendered (\d+) images", re.MULTILINE)  # render_dataset.py's last line
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -50,16 +55,19 @@ def run(command: list[str], env: dict) -> str:
 def render(work: Path, n_train: int, n_test: int, size: int, env: dict) -> None:
     """Train (latent seed 0) and held-out test (seed 1) folders and the training folder's image statistics.
     Latents already there with the asked number of rows are kept (the same seed draws the same ones), and
-    render_dataset.py renders only missing or damaged images, so a second call resumes."""
+    render_dataset.py renders only missing, stale or damaged images, so a second call resumes; the
+    statistics are computed again only when a training image was rendered."""
     for name, n, seed in (("train", n_train, 0), ("test", n_test, 1)):
         folder = work / name
         latents = folder / "raw_latents.npy"
         if not (latents.is_file() and len(np.load(latents, mmap_mode="r")) == n):
             run([sys.executable, str(TOOLS / "generate_latents.py"), str(folder), "--n", str(n), "--seed", str(seed)],
                 env)
-        run([sys.executable, str(TOOLS / "render_dataset.py"), str(folder), "--size", str(size),
-             "--threads", env["OMP_NUM_THREADS"]], env)
-    run([sys.executable, str(TOOLS / "image_stats.py"), str(work / "train")], env)
+        output = run([sys.executable, str(TOOLS / "render_dataset.py"), str(folder), "--size", str(size),
+                      "--threads", env["OMP_NUM_THREADS"]], env)
+        rendered = int(RENDERED_LINE.search(output)[1])
+        if name == "train" and (rendered or not (folder / STATS_FILE).is_file()):
+            run([sys.executable, str(TOOLS / "image_stats.py"), str(folder)], env)
 
 
 def test_scores(output: str) -> tuple[float, float]:

@@ -2,12 +2,16 @@
 with the batched PyTorch renderer (no Blender). Renders only the images that are missing or damaged
 (unreadable, truncated, or not --size pixels square: checked by PIL's header and chunk checksums, without
 decoding), so an interrupted run continues where it stopped; each PNG is written to a temporary name first.
+`.images_latents.sha1` (beside images/) records the latents the images were rendered from: when latents.npy has changed
+since (new --n or --seed in generate_latents.py), every image is stale and is rendered again, and PNGs
+named for no index of the new latents are removed.
 
     python tools/3dident/render_dataset.py data/3dident/train --size 224 --device cuda
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import sys
 import time
@@ -20,6 +24,8 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from datasets.threedident_dataset import image_name  # noqa: E402
 from renderer import render  # noqa: E402
+
+STAMP = ".images_latents.sha1"  # beside images/: the digest of the latents.npy the images were rendered from
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -53,19 +59,40 @@ def image_ok(path: Path, size: int) -> bool:
         return False
 
 
+def latents_digest(path: Path) -> str:
+    return hashlib.sha1(path.read_bytes()).hexdigest()
+
+
+def stale_images(folder: Path, names: list[str], digest: str) -> list[str]:
+    """PNGs of folder/images not rendered from the latents whose digest is given: all of them when the
+    folder's stamp names other latents; else those named for no index (a folder stamped before it kept them)."""
+    present = sorted(name for name in os.listdir(folder / "images") if name.endswith(".png"))
+    stamp = folder / STAMP
+    if stamp.is_file() and stamp.read_text().strip() != digest:
+        return present
+    return sorted(set(present) - set(names))
+
+
 def render_folder(folder: str | os.PathLike, size: int = 224, batch_size: int = 64, device: str = "cpu") -> int:
-    """Render every missing or damaged (`image_ok` false) image of `folder`, saying how many were damaged;
-    returns how many were rendered."""
+    """Render every missing, stale or damaged (`image_ok` false) image of `folder`, saying how many were
+    stale or damaged; returns how many were rendered."""
     folder = Path(folder)
     scene = np.load(folder / "latents.npy")
     images = folder / "images"
     images.mkdir(exist_ok=True)
-    present = set(os.listdir(images))
     names = [image_name(i, len(scene)) for i in range(len(scene))]
+    digest = latents_digest(folder / "latents.npy")
+    stale = stale_images(folder, names, digest)
+    if stale:
+        print(f"removing {len(stale)} images rendered from other latents (latents.npy changed; first: {stale[0]})")
+        for name in stale:
+            (images / name).unlink()
+    present = set(os.listdir(images))
     damaged = [i for i, name in enumerate(names) if name in present and not image_ok(images / name, size)]
     if damaged:
         print(f"re-rendering {len(damaged)} damaged images (unreadable, truncated or not {size}x{size} px; "
               f"first: {names[damaged[0]]})")
+    (folder / STAMP).write_text(digest + "\n")  # before rendering: the images written from now on are these latents'
     todo = sorted(damaged + [i for i, name in enumerate(names) if name not in present])
     for start in range(0, len(todo), batch_size):
         chunk = todo[start:start + batch_size]
