@@ -315,14 +315,21 @@ def encode(f: nn.Module, embed: Callable, batches: Iterable, n_samples: int | No
 
 
 def scores(z: torch.Tensor, hz: torch.Tensor) -> dict:
-    """R² (split in halves; also per latent), MCC, per-dimension MSE of hz and of the linear fit (paper §5.3)."""
-    (r2, _), (z_test, prediction) = disentanglement_utils.linear_disentanglement(z, hz, mode="r2",
+    """R² (split in halves; also per latent), MCC, per-dimension MSE of hz and of the linear fit (paper §5.3).
+    A latent that is constant in the data (a fixed spotlight under --rotation-only) has no variance to
+    explain: it is left out of R² and MCC, and its per-latent R² and linear-fit MSE are nan."""
+    varying = (z.std(0) > 0).numpy()
+    if not varying.any():
+        raise ValueError("every latent is constant in the scored samples")
+    (r2, _), (z_test, prediction) = disentanglement_utils.linear_disentanglement(z[:, varying], hz, mode="r2",
                                                                                   train_test_split=True)
-    (mcc, _), _ = disentanglement_utils.permutation_disentanglement(z, hz, mode="pearson", solver="munkres",
-                                                                    rescaling=True)
-    mse = (z - hz).square().mean(0).numpy()
-    return {"r2": r2, "mcc": mcc, "mse": mse, "lin_mse": ((z_test - prediction) ** 2).mean(0),
-            "r2_latents": r2_score(z_test, prediction, multioutput="raw_values")}
+    (mcc, _), _ = disentanglement_utils.permutation_disentanglement(z[:, varying], hz, mode="pearson",
+                                                                    solver="munkres", rescaling=True)
+    lin_mse, r2_latents = np.full(len(varying), np.nan), np.full(len(varying), np.nan)
+    lin_mse[varying] = ((z_test - prediction) ** 2).mean(0)
+    r2_latents[varying] = r2_score(z_test, prediction, multioutput="raw_values")
+    return {"r2": r2, "mcc": mcc, "mse": (z - hz).square().mean(0).numpy(), "lin_mse": lin_mse,
+            "r2_latents": r2_latents}
 
 
 def format_stats(values: Sequence[float]) -> str:

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 
+import disentanglement_utils
 import losses
 import main_3dident
 from datasets.threedident_dataset import IMAGE_MEAN, IMAGE_STD
@@ -153,6 +154,19 @@ def test_per_latent_r2_averages_to_the_r2():
     s = main_3dident.scores(z, hz)
     assert s["r2_latents"][0] > 0.99 and 0.2 < s["r2_latents"][1] < 0.9 and abs(s["r2_latents"][2]) < 0.05
     assert s["r2"] == pytest.approx(float(np.mean(s["r2_latents"])))
+
+
+def test_constant_latents_are_left_out_of_the_scores():
+    """A constant latent (a fixed spotlight) neither inflates the R² (sklearn scores a perfectly predicted
+    constant 1) nor deflates the MCC (it correlates with nothing): the scores are those of the others."""
+    z = torch.rand(400, 3)
+    hz = torch.stack([z[:, 0], z[:, 2] + 0.3 * torch.randn(400), torch.randn(400)], 1)
+    with_constant = main_3dident.scores(torch.cat([z[:, :1], torch.full((400, 1), 0.5), z[:, 2:]], 1), hz)
+    (r2, _), _ = disentanglement_utils.linear_disentanglement(z[:, [0, 2]], hz, train_test_split=True)
+    (mcc, _), _ = disentanglement_utils.permutation_disentanglement(z[:, [0, 2]], hz)
+    assert np.isnan(with_constant["r2_latents"][1]) and np.isnan(with_constant["lin_mse"][1])
+    assert with_constant["r2"] == pytest.approx(r2) and with_constant["mcc"] == pytest.approx(mcc)
+    assert with_constant["r2"] < 0.9
 
 
 def test_folder_normalisation_uses_the_training_folders_stats(capsys, rendered, tmp_path):
