@@ -483,7 +483,8 @@ def main(argv: list[str] | None = None) -> None:
     folder = None
     if args.output_dir and rank == 0:
         columns = [*training_loop.COLUMNS, "mse", "lin_mse", "r2_latents"]
-        folder = RunFolder(args.output_dir, args, columns, ckpt, device, world)
+        inputs = {"image_mean": list(stats[0]), "image_std": list(stats[1])} if uses_images(args) else None
+        folder = RunFolder(args.output_dir, args, columns, ckpt, device, world, inputs)
     schedule = Schedule(args.iterations + 1, args.n_log_steps, args.save_every or args.n_log_steps, first_update=1,
                         loss_window=args.n_log_steps)
     task = ThreeDIdentTask(args, f, step_loss, stream, evaluate)

@@ -143,16 +143,19 @@ def read_resume_checkpoint(path: str | os.PathLike) -> dict:
 
 class RunFolder:
     """args.json, metrics.csv, checkpoint.pt and final_scores.json of one run. A resumed run passes its
-    checkpoint: the metrics rows logged after it (logged again by the resumed run) are dropped."""
+    checkpoint: the metrics rows logged after it (logged again by the resumed run) are dropped. `inputs`:
+    values the flags point to (e.g. the image statistics read from a file), recorded in args.json."""
 
     def __init__(self, path: str | os.PathLike, args: argparse.Namespace, columns: list[str],
-                 resume: dict | None = None, device: torch.device | str = "cpu", world_size: int = 1):
+                 resume: dict | None = None, device: torch.device | str = "cpu", world_size: int = 1,
+                 inputs: dict | None = None):
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
         self.args = dict(vars(args))
         environment = {"git_commit": git_commit(), "torch": torch.__version__, "numpy": np.__version__,
                        "device": str(device), "world_size": world_size}
-        (self.path / "args.json").write_text(json.dumps({**self.args, "environment": environment}, indent=2))
+        record = {**self.args, "environment": environment, **({"inputs": inputs} if inputs else {})}
+        (self.path / "args.json").write_text(json.dumps(record, indent=2))
         self.logger = CsvLogger(self.path / "metrics.csv", columns, resume["metrics_rows"] if resume else None)
 
     @property

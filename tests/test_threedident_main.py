@@ -171,7 +171,7 @@ def test_constant_latents_are_left_out_of_the_scores():
 
 def test_folder_normalisation_uses_the_training_folders_stats(capsys, rendered, tmp_path):
     """--image-normalisation folder: training reads <offline-dataset>/image_stats.json (args.json records the
-    file), test mode the file --image-stats names; the scores differ from those with the released constants."""
+    file and its values), test mode the file --image-stats names; the scores differ from those with the released constants."""
     import_tool("image_stats").main([str(rendered)])
     stats = rendered / "image_stats.json"
     model, run_folder = tmp_path / "model.pt", tmp_path / "run"
@@ -182,6 +182,8 @@ def test_folder_normalisation_uses_the_training_folders_stats(capsys, rendered, 
     assert len(score_lines(lines)) == 3
     recorded = json.loads((run_folder / "args.json").read_text())
     assert (recorded["image_normalisation"], recorded["image_stats"]) == ("folder", str(stats))
+    written = json.loads(stats.read_text())
+    assert recorded["inputs"] == {"image_mean": written["mean"], "image_std": written["std"]}  # the values, too
     test = ["--offline-dataset", rendered, "--mode", "test", *TINY, "--load-model", model]
     folder = run(capsys, *test, "--image-normalisation", "folder", "--image-stats", stats)[-1]
     assert folder.startswith("test set: 64 images") and folder != run(capsys, *test)[-1]
