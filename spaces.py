@@ -150,9 +150,9 @@ def vmf_pair_information(n: int, kappa: float, grid: int = 100_001) -> float:
     """I(z; z̃) in nats for z uniform on S^{n-1} and z̃ ~ vMF(z, κ): the information a positive pair carries.
 
     Only the angle θ between z and z̃ matters; its density is ∝ e^{κ cos θ} sin^{n-2} θ under the vMF and
-    ∝ sin^{n-2} θ for an independent z̃, so I = κ E[cos θ] − log(Z_κ / Z_0) with Z_κ = ∫ e^{κ cos θ} sin^{n-2} θ dθ
-    (a Riemann sum on `grid` angles). InfoNCE with N candidates per anchor cannot fall below log N − I
-    (Oord et al., 2018), whatever the encoder.
+    ∝ sin^{n-2} θ for an independent z̃, so I = κ E[cos θ] − log(Z_κ / Z_0) with
+    Z_κ = ∫ e^{κ cos θ} sin^{n-2} θ dθ (a Riemann sum on `grid` angles). InfoNCE with N candidates per anchor
+    cannot fall below log N − I (Oord et al., 2018), whatever the encoder.
     """
     kappa = _positive("kappa", kappa)
     theta = torch.linspace(0, math.pi, grid, dtype=torch.float64)

@@ -171,7 +171,8 @@ def test_constant_latents_are_left_out_of_the_scores():
 
 def test_folder_normalisation_uses_the_training_folders_stats(capsys, rendered, tmp_path):
     """--image-normalisation folder: training reads <offline-dataset>/image_stats.json (args.json records the
-    file and its values), test mode the file --image-stats names; the scores differ from those with the released constants."""
+    file and its values), test mode the file --image-stats names; the scores differ from those with the
+    released constants."""
     import_tool("image_stats").main([str(rendered)])
     stats = rendered / "image_stats.json"
     model, run_folder = tmp_path / "model.pt", tmp_path / "run"
