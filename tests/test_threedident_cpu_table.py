@@ -66,3 +66,13 @@ def test_readout_tells_absent_from_nonlinear_latents():
     assert scores["linear"][0] > 0.99 and scores["knn"][0] > 0.95
     assert scores["knn"][1] > 0.85 and scores["knn"][1] > scores["linear"][1] + 0.2
     assert abs(scores["linear"][2]) < 0.02 and scores["knn"][2] < 0.05
+
+
+def test_output_spectrum_counts_collapsed_dimensions():
+    """Five outputs built from three independent signals: two eigenvalues near 0, the sum is the output count."""
+    readout = import_tool("readout")
+    signals = np.random.default_rng(0).normal(size=(5000, 3))
+    h = np.column_stack([signals, signals[:, 0] - 2 * signals[:, 1], 0.5 * signals[:, 2] + 0.01 * signals[:, 0]])
+    spectrum = readout.output_spectrum(h)
+    assert spectrum.sum() == pytest.approx(5) and (np.diff(spectrum) <= 1e-12).all()
+    assert (spectrum[:3] > 0.5).all() and (spectrum[3:] < 1e-3).all()

@@ -1,7 +1,8 @@
 """Is a latent absent from f(x), or only not linear in it? Per-latent R² of a linear and of a k-nearest-
 neighbour readout of z from a trained encoder's output on a 3DIdent folder (both fitted on one half of the
 folder, scored on the other, as main_3dident.py's R²). A latent with a low linear but a high k-NN R² is
-encoded non-linearly; low in both, f has not learned it.
+encoded non-linearly; low in both, f has not learned it. Also printed: the spectrum of f(x)'s correlation
+matrix, whose eigenvalues near 0 count the output dimensions f has collapsed (spent on no direction of its own).
 
 Takes main_3dident.py's flags (the model's: --encoder, --box-constraint, ...; the folder; --load-model):
 
@@ -39,6 +40,12 @@ def readout_r2(z: np.ndarray, hz: np.ndarray, neighbours: int = 10) -> dict[str,
             "knn": r2_score(z[half:], knn, multioutput="raw_values")}
 
 
+def output_spectrum(hz: np.ndarray) -> np.ndarray:
+    """Eigenvalues of the correlation matrix of the outputs (columns of hz), largest first; they sum to the
+    number of outputs, and as many are near 0 as the outputs have collapsed dimensions."""
+    return np.linalg.eigvalsh(np.corrcoef(hz, rowvar=False))[::-1]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = main_3dident.get_args_parser()
     parser.description = "Per-latent R² of a linear and a k-NN readout of z from f(x) on a 3DIdent folder."
@@ -59,6 +66,9 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{len(z)} images; per-latent R² (columns {list(layout.columns)})")
     for name, values in scores.items():
         print(f"{name:>6}: " + " ".join(f"{v:6.3f}" for v in values) + f" | mean {np.mean(values):.4f}")
+    spectrum = output_spectrum(hz.numpy())
+    print("output correlation eigenvalues: " + " ".join(f"{v:.3f}" for v in spectrum)
+          + f" | {int((spectrum < 0.1).sum())} below 0.1")
 
 
 if __name__ == "__main__":
