@@ -1,9 +1,10 @@
 """Contrastive objectives (paper Eq. 1 and Theorems 1-6), as plain functions of the encoded batch.
 
 Shapes: anchor a = f(x) (N, d), positive p = f(x̃) (N, d), negatives n (M, d). Each anchor i is
-compared with EVERY row j of n (an N×M matrix); the scripts pass n = roll(a, 1, 0), so anchor i's own
-image appears among the negatives of anchor i+1, as in the original code
-(github.com/brendel-group/cl-ica, losses.py). The functions return the per-anchor loss (N,).
+compared with EVERY row j of n (an N×M matrix); the scripts pass n = roll(a, 1, 0), as the original code does
+(github.com/brendel-group/cl-ica), so each anchor's own image is among its negatives (row i+1, at distance 0):
+a batch whose positives coincide with their anchors and whose anchors lie far apart has loss log 2, not 0. The
+functions return the per-anchor loss (N,).
 
 The original's classes (SimCLRLoss, LpSimCLRLoss, ...) stay as thin adapters with the original call
 signature `loss(z1, z2_con_z1, z3, z1_rec, z2_con_z1_rec, z3_rec) -> (mean, per_item, [components])`,

@@ -108,6 +108,15 @@ def test_gradients_are_finite_when_negatives_coincide_with_anchors(p):
     assert torch.isfinite(a.grad).all()
 
 
+@pytest.mark.parametrize("similarity", [1, 2, 3])
+def test_rolled_negatives_hold_each_anchor_itself(similarity):
+    """With the scripts' negatives roll(a), perfectly aligned pairs of far-apart anchors cost log 2 each: the
+    anchor's own image (distance 0) sits beside its positive in the denominator."""
+    a = 100 * torch.eye(8, dtype=torch.float64)
+    loss = losses.info_nce(a, a, torch.roll(a, 1, 0), similarity, tau=0.05)
+    torch.testing.assert_close(loss, torch.full((8,), math.log(2), dtype=torch.float64))
+
+
 @pytest.mark.parametrize("p", [0.5, 1, 2, 3])
 def test_no_n_by_n_by_dim_tensor_is_kept_for_backward(p):
     """All tensors autograd saves, together, are far smaller than the N×N×n difference tensor."""
