@@ -2,9 +2,9 @@
 with the batched PyTorch renderer (no Blender). Renders only the images that are missing or damaged
 (unreadable, truncated, or not --size pixels square: checked by PIL's header and chunk checksums, without
 decoding), so an interrupted run continues where it stopped; each PNG is written to a temporary name first.
-`.images_latents.sha1` (beside images/) records the latents the images were rendered from: when latents.npy has changed
-since (new --n or --seed in generate_latents.py), every image is stale and is rendered again, and PNGs
-named for no index of the new latents are removed.
+`.images_latents.sha1` (beside images/) records the latents the images were rendered from: when latents.npy
+has changed since (new --n or --seed in generate_latents.py), every image is stale and is rendered again, and
+PNGs named for no index of the new latents are removed.
 
     python tools/3dident/render_dataset.py data/3dident/train --size 224 --device cuda
 """
