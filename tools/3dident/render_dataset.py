@@ -63,14 +63,15 @@ def latents_digest(path: Path) -> str:
     return hashlib.sha1(path.read_bytes()).hexdigest()
 
 
-def stale_images(folder: Path, names: list[str], digest: str) -> list[str]:
-    """PNGs of folder/images not rendered from the latents whose digest is given: all of them when the
-    folder's stamp names other latents; else those named for no index (a folder stamped before it kept them)."""
-    present = sorted(name for name in os.listdir(folder / "images") if name.endswith(".png"))
+def stale_images(folder: Path, present: set[str], names: list[str], digest: str) -> list[str]:
+    """The PNGs among `present` (in folder/images) not rendered from the latents whose digest is given: all of
+    them when the folder's stamp names other latents; else those named for no index (a folder stamped before
+    it kept them)."""
+    pngs = {name for name in present if name.endswith(".png")}
     stamp = folder / STAMP
     if stamp.is_file() and stamp.read_text().strip() != digest:
-        return present
-    return sorted(set(present) - set(names))
+        return sorted(pngs)
+    return sorted(pngs - set(names))
 
 
 def render_folder(folder: str | os.PathLike, size: int = 224, batch_size: int = 64, device: str = "cpu") -> int:
@@ -82,12 +83,13 @@ def render_folder(folder: str | os.PathLike, size: int = 224, batch_size: int = 
     images.mkdir(exist_ok=True)
     names = [image_name(i, len(scene)) for i in range(len(scene))]
     digest = latents_digest(folder / "latents.npy")
-    stale = stale_images(folder, names, digest)
+    present = set(os.listdir(images))
+    stale = stale_images(folder, present, names, digest)
     if stale:
         print(f"removing {len(stale)} images rendered from other latents (latents.npy changed; first: {stale[0]})")
         for name in stale:
             (images / name).unlink()
-    present = set(os.listdir(images))
+        present -= set(stale)
     damaged = [i for i, name in enumerate(names) if name in present and not image_ok(images / name, size)]
     if damaged:
         print(f"re-rendering {len(damaged)} damaged images (unreadable, truncated or not {size}x{size} px; "
