@@ -36,6 +36,7 @@ from datasets.faiss_index import search_pairs  # noqa: E402
 from datasets.threedident_dataset import (IMAGE_MEAN, IMAGE_STD, ThreeDIdentDataset, image_name,  # noqa: E402
                                           load_image, normalise_images, pair_loader)
 from datasets.threedident_latents import build_latent_space, select_columns  # noqa: E402
+from training_utils import atomic_write  # noqa: E402
 
 TOOLS = str(Path(__file__).resolve().parents[1] / "tools" / "3dident")
 generate_latents = importlib.import_module("tools.3dident.generate_latents")
@@ -92,8 +93,7 @@ def prepare_folder(scratch: str | os.PathLike, renders: int, size: int, index_si
     if not (padded / "raw_latents.npy").is_file():
         extra = generate_latents.sample_raw_latents(index_size - renders, np.random.default_rng(1))
         raw = np.concatenate([np.load(rendered / "raw_latents.npy"), extra]).astype(np.float32)
-        np.save(padded / ".raw_latents.tmp.npy", raw)
-        os.replace(padded / ".raw_latents.tmp.npy", padded / "raw_latents.npy")
+        atomic_write(padded / "raw_latents.npy", lambda f: np.save(f, raw))
     return padded
 
 

@@ -24,6 +24,7 @@ from torch.utils.data import DataLoader, Dataset, IterableDataset, get_worker_in
 
 from datasets.faiss_index import build_index, search_pairs
 from training_loop import stream_seed
+from training_utils import atomic_write
 
 IMAGE_MEAN = (0.3292, 0.3278, 0.3215)
 IMAGE_STD = (0.0778, 0.0776, 0.0771)
@@ -102,15 +103,8 @@ def normalise_images(x: torch.Tensor, mean: Sequence[float] | torch.Tensor,
 def write_image_stats(path: str | os.PathLike, mean: Sequence[float], std: Sequence[float], images: int) -> None:
     """Per-channel `mean` and `std` (pixel values in [0, 1]) over `images` renders, as the JSON object
     {"mean": [3], "std": [3], "images": n} at `path`, written atomically (a temporary file, then a rename)."""
-    path = Path(path)
     text = json.dumps({"mean": [float(v) for v in mean], "std": [float(v) for v in std], "images": images}, indent=2)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # opened as usual: the umask sets its mode
-    try:
-        tmp.write_text(text + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda f: f.write((text + "\n").encode()))
 
 
 def read_image_stats(path: str | os.PathLike) -> tuple[tuple[float, ...], tuple[float, ...]]:

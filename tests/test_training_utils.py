@@ -21,6 +21,13 @@ def test_atomic_save_keeps_the_previous_file_when_saving_fails(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["ckpt.pt"]  # no temp file left behind
 
 
+def test_atomic_write_gives_the_mode_of_a_plain_open(tmp_path):
+    (tmp_path / "plain").write_bytes(b"")
+    tu.atomic_write(tmp_path / "atomic", lambda f: f.write(b"x"))
+    assert (tmp_path / "atomic").read_bytes() == b"x"
+    assert (tmp_path / "atomic").stat().st_mode == (tmp_path / "plain").stat().st_mode
+
+
 def test_missing_and_corrupt_checkpoints_are_one_line_errors(tmp_path):
     with pytest.raises(tu.CheckpointError, match="not found") as e:
         tu.load_checkpoint(tmp_path / "nope.pt")

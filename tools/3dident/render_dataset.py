@@ -24,6 +24,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from datasets.threedident_dataset import image_name  # noqa: E402
 from renderer import render  # noqa: E402
+from training_utils import atomic_write  # noqa: E402
 
 STAMP = ".images_latents.sha1"  # beside images/: the digest of the latents.npy the images were rendered from
 
@@ -41,9 +42,7 @@ def get_args_parser() -> argparse.ArgumentParser:
 
 
 def save_png(image: np.ndarray, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    Image.fromarray(image).save(tmp, format="PNG")
-    os.replace(tmp, path)
+    atomic_write(path, lambda f: Image.fromarray(image).save(f, format="PNG"))
 
 
 def image_ok(path: Path, size: int) -> bool:

@@ -21,7 +21,7 @@ from functools import lru_cache
 import numpy as np
 
 from kitti_masks.dataset import FILE_NAME
-from training_utils import die
+from training_utils import atomic_write, die
 
 IMAGE_SIZE = 64
 # Body parts as ellipses (centre row, centre column, semi-axis rows, semi-axis columns) in units of
@@ -116,11 +116,8 @@ def write_synthetic(data_dir: str, n_sequences: int, seed: int, config: WalkConf
     """Pickle a synthetic dataset to `<data_dir>/kitti_peds_v2.pickle` (temp file, then rename);
     returns the path and the number of frames."""
     data = make_dataset(n_sequences, seed, config)
-    os.makedirs(data_dir, exist_ok=True)
     path = os.path.join(data_dir, FILE_NAME)
-    with open(path + ".tmp", "wb") as f:
-        pickle.dump(data, f, protocol=pickle.HIGHEST_PROTOCOL)
-    os.replace(path + ".tmp", path)
+    atomic_write(path, lambda f: pickle.dump(data, f, protocol=pickle.HIGHEST_PROTOCOL))
     return path, sum(len(m) for m in data["pedestrians"])
 
 
