@@ -458,7 +458,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.mode == "test":
         data = DataLoader(data, batch_size=args.batch_size, num_workers=workers)
         z, hz = encode(f, make_embed(f, mix, device, args.amp), data)
-        print(f"test set: {len(z)} images, in order | {format_scores(scores(z, hz))}")
+        try:
+            print(f"test set: {len(z)} images, in order | {format_scores(scores(z, hz))}")
+        except ValueError as e:
+            die(f"cannot score {args.offline_dataset}: {e}")
         return
     data.rows = distributed_utils.shard(args.batch_size, rank, world)  # this rank's part of each global batch
     # Pinned on CUDA: the copy to the GPU (non_blocking in build_mixing) then overlaps the step instead of

@@ -5,6 +5,7 @@ import importlib
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -227,6 +228,8 @@ def test_checkpoints_round_trip(capsys, rendered, tmp_path):
     (["--offline-dataset", "{rendered}", "--non-periodic-rotation-and-color", "--mode", "test"], None),
     (["--offline-dataset", "{rendered}"], "has 10 latent columns but the chosen flags need 11"),
     (["--offline-dataset", "{short}", "--non-periodic-rotation-and-color"], "lacks 4 of the 64 images"),
+    (["--offline-dataset", "{constant}", "--non-periodic-rotation-and-color", "--mode", "test"],
+     "cannot score {tmp}/constant: every latent is constant"),
     (["--offline-dataset", "{rendered}", "--rotation-only"], "need --non-periodic-rotation-and-color"),
     (["--offline-dataset", "{rendered}", "--save-every", "5"], "--save-every needs"),
     (["--offline-dataset", "{rendered}", "--identity-solution"], "needs --dummy-mixing"),
@@ -248,8 +251,11 @@ def test_bad_input_is_a_one_line_error(capsys, rendered, tmp_path, argv, message
     (short / "raw_latents.npy").write_bytes((rendered / "raw_latents.npy").read_bytes())
     for png in sorted((rendered / "images").iterdir())[:60]:
         (short / "images" / png.name).write_bytes(png.read_bytes())
+    constant = tmp_path / "constant"  # every image labelled with the first one's latents
+    shutil.copytree(rendered / "images", constant / "images")
+    np.save(constant / "raw_latents.npy", np.repeat(np.load(rendered / "raw_latents.npy")[:1], 64, axis=0))
     (tmp_path / "bad.json").write_text('{"mean": [0.5, 0.5], "std": [0.2, 0.2, 0.2]}')
-    argv = [a.format(tmp=tmp_path, rendered=rendered, short=short) for a in argv] + ["--workers", "1"]
+    argv = [a.format(tmp=tmp_path, rendered=rendered, short=short, constant=constant) for a in argv] + ["--workers", "1"]
     message = message and message.format(tmp=tmp_path)
     if message is None:  # the well-formed call of the list: it must run
         assert run(capsys, *argv)[-1].startswith("test set: 64 images")
