@@ -112,6 +112,19 @@ def test_scales_give_the_papers_flags_and_the_recipe(tmp_path):
     assert paper.n_steps * paper.more_unsupervised == 300003 and paper.box_norm and paper.seed == 3
     cpu = table1_grid.main_mlp.get_args_parser().parse_args(table1_grid.cell_flags(laplace, "cpu", 3, 1, []))
     assert cpu.tau == pytest.approx(0.05) and cpu.box_norm and cpu.only_unsupervised and cpu.n == 10
+    assert (cpu.batch_size, cpu.n_steps) == (512, 6000)
+
+
+@pytest.mark.parametrize("name, batch_size, n_steps", [("sphere_uniform_vmf10_dot", 2048, 4000),
+                                                        ("box_uniform_gennorm3_l3", 512, 9000),
+                                                        ("box_uniform_gennorm3_box_l1", 512, 9000),
+                                                        ("box_uniform_normal_l3", 512, 6000)])
+def test_row_flags_change_the_cpu_recipe_only(name, batch_size, n_steps):
+    setting = table1_grid.SETTINGS_BY_NAME[name]
+    parse = table1_grid.main_mlp.get_args_parser().parse_args
+    cpu, paper = (parse(table1_grid.cell_flags(setting, scale, 0, 1, [])) for scale in ("cpu", "paper"))
+    assert (cpu.batch_size, cpu.n_steps) == (batch_size, n_steps)
+    assert (paper.batch_size, paper.n_steps) == (6144, 100001)
 
 
 @pytest.mark.parametrize("c_p, c_param, logpdf", [
