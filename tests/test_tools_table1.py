@@ -14,6 +14,7 @@ from PIL import Image
 from tools import plot_metrics, table1_grid
 
 SETTINGS = ["box_uniform_laplace_l1", "sphere_uniform_vmf10_dot"]
+REAL_TRAIN = table1_grid.train  # before any test replaces it
 
 
 def grid_args(tmp_path: Path, *extra: str):
@@ -31,18 +32,19 @@ def fake_scores(args) -> dict:
 
 @pytest.fixture
 def fake_main(monkeypatch):
-    """Replace main_mlp.main by a stub that records its arguments and writes a metrics.csv."""
+    """Replace the main_mlp.py process by a stub that records its parsed arguments and writes a metrics.csv."""
     calls = []
 
-    def main(args):
+    def train(argv, gpu):
+        args = table1_grid.main_mlp.get_args_parser().parse_args(argv)
         calls.append(args)
         save_dir = Path(args.save_dir)
         save_dir.mkdir(parents=True, exist_ok=True)
         (save_dir / "metrics.csv").write_text("phase,step,loss,mean_loss,r2,mcc,elapsed_s\n"
                                                "unsupervised,0,1,1,0.5,0.4,0.1\n")
-        return {"unsupervised": fake_scores(args)}
+        return fake_scores(args)
 
-    monkeypatch.setattr(table1_grid.main_mlp, "main", main)
+    monkeypatch.setattr(table1_grid, "train", train)
     return calls
 
 
@@ -84,10 +86,10 @@ def test_grid_runs_each_cell_once_and_tabulates_mean_std(tmp_path, fake_main):
 def test_two_jobs_run_cells_at_once_and_write_the_same_rows(tmp_path, fake_main, monkeypatch):
     """--jobs 2 (threads on the CPU): two cells overlap in time; runs.csv holds the rows of --jobs 1."""
     barrier = threading.Barrier(2, timeout=30)  # a cell waits until a second one runs beside it
-    stub = table1_grid.main_mlp.main
-    monkeypatch.setattr(table1_grid.main_mlp, "main", lambda args: (barrier.wait(), stub(args))[1])
+    stub = table1_grid.train
+    monkeypatch.setattr(table1_grid, "train", lambda argv, gpu: (barrier.wait(), stub(argv, gpu))[1])
     table1_grid.main(grid_args(tmp_path / "parallel", "--jobs", "2"))
-    monkeypatch.setattr(table1_grid.main_mlp, "main", stub)
+    monkeypatch.setattr(table1_grid, "train", stub)
     table1_grid.main(grid_args(tmp_path / "serial"))
 
     def rows(folder):
@@ -180,15 +182,37 @@ def test_time_to_target_is_the_elapsed_time_of_the_first_logged_step_at_the_thre
     assert table1_grid.time_to_target(path, "mcc", 0.95) is None
 
 
+TINY = ["--extra", "--n", "2", "--batch-size", "32", "--n-steps", "6", "--n-log-steps", "3",
+        "--num-eval-batches", "2", "--encoder-scale", "0.1"]
+
+
 def test_grid_runs_a_real_tiny_cell(tmp_path):
-    extra = ["--extra", "--n", "2", "--batch-size", "32", "--n-steps", "6", "--n-log-steps", "3",
-             "--num-eval-batches", "2", "--encoder-scale", "0.1"]
-    args = grid_args(tmp_path, *extra)
+    args = grid_args(tmp_path, *TINY)
     args.settings, args.seeds = ["box_uniform_laplace_l1"], [0]
     (row,) = table1_grid.main(args)
     assert row["steps"] == "6" and 0 <= float(row["mcc_mean"]) <= 1
     metrics = read_rows(tmp_path / "out" / "metrics" / "box_uniform_laplace_l1_seed0.csv")
     assert [int(r["step"]) for r in metrics] == [0, 3, 5]
+
+
+def test_real_cells_run_side_by_side_score_as_run_alone(tmp_path):
+    """Each cell is its own process: two at once draw the same numbers as one after the other (cells run
+    as threads of one process would share, and interleave, torch's global random stream)."""
+    def scores(folder: str, jobs: str) -> list[tuple]:
+        args = grid_args(tmp_path / folder, "--jobs", jobs, *TINY)
+        args.settings, args.seeds = ["box_uniform_laplace_l1"], [0, 1]
+        return sorted((r["seed"], r["r2_mean"], r["mcc_mean"]) for r in table1_grid.main(args))
+    assert scores("parallel", "2") == scores("serial", "1")
+
+
+def test_failed_cell_is_a_one_line_error_and_keeps_finished_rows(tmp_path, fake_main, monkeypatch):
+    table1_grid.main(grid_args(tmp_path, "--seeds", "0"))
+    monkeypatch.setattr(table1_grid, "train", lambda argv, gpu: REAL_TRAIN([*argv, "--n", "0"], gpu))
+    with pytest.raises(SystemExit) as exit_info:
+        table1_grid.main(grid_args(tmp_path, "--seeds", "1"))
+    message = str(exit_info.value.code)
+    assert message.startswith("error: ") and "seed 1: main_mlp.py" in message and "exited with status" in message
+    assert len(read_rows(tmp_path / "out" / "runs.csv")) == 2
 
 
 def test_table_only_rewrites_the_table_without_running(tmp_path, fake_main):

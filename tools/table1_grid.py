@@ -2,12 +2,13 @@
 
 Grid = setting (generative process × model, `SETTINGS`) × seeds, at a scale (`SCALES`): `paper` gives
 the paper's flags (n = 10, batch 6144, lr 1e-4, 100 001 × 3 = 300k contrastive steps, τ = 1); `cpu`
-is the fast recipe for a 2-core machine (n = 5, batch 512, lr 1e-3, 5000 steps, half-width encoder,
-τ matched to the conditional, unbounded encoder output; README: "Reproducing Table 1"). Each cell calls
-`main_mlp.main` in-process with `--only-unsupervised` (Table 1 reports the contrastive model only).
+is the recipe for a 2-core machine (n = 10, batch 512, lr 1e-3, 6000 steps, half-width encoder, τ matched
+to the conditional; a few rows change batch or steps, `Setting.cpu_flags`; README: "Reproducing the
+synthetic tables"). Each cell runs `main_mlp.py --only-unsupervised` in a process of its own (the tables
+report the contrastive model only), so that its seed and thread count are its own.
 
-`--jobs N` runs N cells at once, in threads of this process (torch releases the GIL): on a machine
-with GPUs each cell on its own GPU (`torch.cuda.device`), else each on the CPU with `--threads` threads.
+`--jobs N` runs N cells at once: on a machine with GPUs each cell on its own GPU (`CUDA_VISIBLE_DEVICES`),
+else each on the CPU with `--threads` threads.
 
 Resumable: every finished cell appends one row to `<out>/runs.csv` and is skipped on the next call;
 an interrupted cell continues from its checkpoint (`--resume-training`). After each cell the Markdown
@@ -19,11 +20,13 @@ table `<out>/table1.md` (mean ± std over seeds beside the paper's claim) is rew
 from __future__ import annotations
 
 import argparse
-import contextlib
 import csv
+import json
 import math
+import os
 import queue
 import shutil
+import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -250,21 +253,31 @@ def run_cell_in_slot(setting: Setting, seed: int, args: argparse.Namespace, run_
     """`run_cell` on a free slot's GPU (or the CPU), the slot returned afterwards."""
     gpu = slots.get()
     try:
-        with torch.cuda.device(gpu) if gpu is not None else contextlib.nullcontext():
-            print(f"=== {setting.name} seed {seed} ({args.scale}{'' if gpu is None else f', GPU {gpu}'}) ===",
-                  flush=True)
-            return run_cell(setting, seed, args, run_dir)
+        print(f"=== {setting.name} seed {seed} ({args.scale}{'' if gpu is None else f', GPU {gpu}'}) ===",
+              flush=True)
+        return run_cell(setting, seed, args, run_dir, gpu)
     finally:
         slots.put(gpu)
 
 
-def run_cell(setting: Setting, seed: int, args: argparse.Namespace, run_dir: Path) -> dict:
+def train(argv: list[str], gpu: int | None) -> dict:
+    """Run `main_mlp.py argv` in a process of its own (on GPU `gpu` alone, if given) and return its final
+    unsupervised scores from <save-dir>/final_scores.json. Raises RuntimeError if it fails."""
+    env = dict(os.environ, **({"CUDA_VISIBLE_DEVICES": str(gpu)} if gpu is not None else {}))
+    code = subprocess.run([sys.executable, str(REPO / "main_mlp.py"), *argv], env=env).returncode
+    if code != 0:
+        raise RuntimeError(f"main_mlp.py {' '.join(argv)} exited with status {code}")
+    save_dir = Path(argv[argv.index("--save-dir") + 1])
+    return json.loads((save_dir / "final_scores.json").read_text())["unsupervised"]
+
+
+def run_cell(setting: Setting, seed: int, args: argparse.Namespace, run_dir: Path, gpu: int | None = None) -> dict:
     """Train one cell with main_mlp (continuing a checkpoint if one is there); return its runs.csv row."""
     flags = cell_flags(setting, args.scale, seed, args.threads, args.extra)
-    resume = ["--resume-training"] if (run_dir / "checkpoint.pt").is_file() else []
-    cell_args = main_mlp.get_args_parser().parse_args([*flags, "--save-dir", str(run_dir), *resume])
+    argv = [*flags, "--save-dir", str(run_dir), *(["--resume-training"] if (run_dir / "checkpoint.pt").is_file() else [])]
+    cell_args = main_mlp.get_args_parser().parse_args(argv)  # bad --extra flags stop here, before any run
     start = time.perf_counter()
-    scores = main_mlp.main(cell_args)["unsupervised"]
+    scores = train(argv, gpu)
     wall = time.perf_counter() - start
     return {"setting": setting.name, "seed": seed, "scale": args.scale, **{k: f"{v:.4f}" for k, v in scores.items()},
             "wall_s": f"{wall:.1f}", "steps": cell_args.n_steps * cell_args.more_unsupervised,
@@ -347,7 +360,11 @@ def main(args: argparse.Namespace) -> list[dict]:
                              slots): (name, seed) for name, seed in todo}
         for cell in as_completed(cells):  # rows are written here, by one thread, as cells finish
             name, seed = cells[cell]
-            append_run(runs_csv, cell.result())
+            try:
+                append_run(runs_csv, cell.result())
+            except RuntimeError as e:
+                pool.shutdown(wait=False, cancel_futures=True)  # the cells not yet started
+                die(f"{name} seed {seed}: {e}")
             shutil.copyfile(runs_dir / f"{name}_seed{seed}" / "metrics.csv", out / "metrics" / f"{name}_seed{seed}.csv")
             (out / "table1.md").write_text(markdown_table(read_runs(runs_csv), args.scale, out / "metrics",
                                                           len(args.seeds)))
