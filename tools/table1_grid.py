@@ -200,8 +200,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, default=1,
                         help="torch CPU threads per cell (1: on a shared 2-core machine 2 threads ran 4x slower).")
     parser.add_argument("--jobs", type=int, default=1,
-                        help="Cells run at once: one per GPU when GPUs are there (--jobs = #GPUs), else one thread "
-                             "each on the CPU (--jobs = #cores with --threads 1); 1 runs them one after another.")
+                        help="Cells run at once, each in its own process: one per GPU when GPUs are there (--jobs = "
+                             "#GPUs), else on the CPU (--jobs = #cores with --threads 1); 1 runs them one after another.")
     parser.add_argument("--table-only", action="store_true",
                         help="Rewrite table1.md from runs.csv (rows counted against --seeds) without running cells.")
     parser.add_argument("--extra", nargs=argparse.REMAINDER, default=[],
