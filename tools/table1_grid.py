@@ -127,7 +127,8 @@ CLAIMS = {
 SPHERE_CPU_FLAGS = ("--batch-size", "2048", "--n-steps", "4000")
 # GenNorm(β = 3) is the conditional nearest a Normal (excess kurtosis −0.58; Laplace 3, Normal 0), so the
 # signal that singles out the latent axes is the weakest: its rows identify last. With 6000 steps the
-# unbounded L3 model reached 0.95 × 0.99 in 2 seeds of 3 (seed 1 at step 6750 of a 12 000-step run).
+# unbounded L3 model reached 0.95 × 0.99 in 2 seeds of 3 (seed 1 at step 6750 of a 12 000-step run); with
+# 9000, each L3 row reaches it for seeds 0-3, not for seed 4 (README).
 GENNORM3_CPU_FLAGS = ("--n-steps", "9000")
 
 
