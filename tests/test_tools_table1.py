@@ -9,8 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.stats
+import torch
 from PIL import Image
 
+import losses
 from tools import plot_metrics, table1_grid
 
 SETTINGS = ["box_uniform_laplace_l1", "sphere_uniform_vmf10_dot"]
@@ -148,6 +150,26 @@ def test_recipe_tau_gives_the_model_conditional_the_true_variance(c_p, c_param, 
     model_variance = scipy.stats.gennorm(p, scale=tau ** (1 / p)).var()
     true_variance = scipy.stats.gennorm(c_p, scale=c_param * (2 ** 0.5 if c_p == 2 else 1)).var()
     assert model_variance == pytest.approx(true_variance, rel=1e-9)
+
+
+@pytest.mark.parametrize("conditional", ["laplace", "normal", "gennorm3"])
+def test_cpu_tau_of_l3_is_the_recipe_tau_at_the_settled_output_scale(conditional):
+    """The InfoNCE loss of outputs at the latents' scale under the CPU τ equals that of outputs at the settled
+    scale s under recipe_tau (τ and the output scale are one parameter); other models keep recipe_tau."""
+    c_p, c_param = (table1_grid.flag_value(table1_grid.CONDITIONALS[conditional][1], f) for f in ("--c-p", "--c-param"))
+    tau = table1_grid.cpu_tau(c_p, c_param, 3)
+    s = table1_grid.L3_SETTLED_SCALE
+    anchor, positive, negatives = torch.rand(3, 64, 10, generator=torch.Generator().manual_seed(0))
+    recipe = table1_grid.recipe_tau(c_p, c_param, 3)
+    settled = losses.lp_info_nce(s * anchor, s * positive, s * negatives, p=3, tau=recipe)
+    unit = losses.lp_info_nce(anchor, positive, negatives, p=3, tau=tau)
+    assert tau > recipe
+    torch.testing.assert_close(unit[0], settled[0], rtol=1e-5, atol=1e-4)
+    for p in (1, 2):
+        assert table1_grid.cpu_tau(c_p, c_param, p) == table1_grid.recipe_tau(c_p, c_param, p)
+    setting = table1_grid.SETTINGS_BY_NAME[f"box_uniform_{conditional}_box_l3"]
+    flags = table1_grid.cell_flags(setting, "cpu", 0, 1, [])
+    assert float(flags[flags.index("--tau") + 1]) == pytest.approx(tau, rel=1e-5)
 
 
 def test_recipe_tau_of_the_dot_product_is_one_over_kappa_for_vmf():
