@@ -1,6 +1,7 @@
 """tools/kitti_table.py: the table builder on fixture rows, and a resumable run of tiny cells."""
 import torch
 
+import main_kitti
 from tools import kitti_table
 from tools.kitti_masks.make_synthetic import WalkConfig, write_synthetic
 
@@ -38,3 +39,13 @@ def test_cells_run_once_and_the_table_is_rewritten(tmp_path, monkeypatch):
     assert [line.split(",")[0] for line in untrained[1:]] == ["0"]  # --max-iter 0 overrides the recipe's
     assert all(0 <= float(r["mcc"]) <= 1 for r in rows)
     assert "(1/1 seeds) |" in (tmp_path / "out" / "kitti_table.md").read_text()
+
+
+def test_max_iter_overrides_the_recipe_but_not_the_untrained_row():
+    parse = kitti_table.get_args_parser().parse_args
+    args = parse(["--data-dir", "d", "--max-iter", "6000"])
+    flags = main_kitti.get_args_parser().parse_args(kitti_table.cell_flags("infonce_l1_box", 1, 0, args))
+    untrained = main_kitti.get_args_parser().parse_args(kitti_table.cell_flags("untrained", 1, 0, args))
+    default = kitti_table.cell_flags("infonce_l1_box", 1, 0, parse(["--data-dir", "d"]))
+    recipe = main_kitti.get_args_parser().parse_args(default)
+    assert (flags.max_iter, untrained.max_iter, recipe.max_iter) == (6000, 0, 3000)

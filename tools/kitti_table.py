@@ -49,12 +49,15 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="Seeds per cell (0 1 2).")
     parser.add_argument("--out", default="results/kitti_cpu", help="runs.csv and kitti_table.md (commit it).")
     parser.add_argument("--runs-dir", default="runs/kitti_table", help="Run folders and checkpoints (not committed).")
+    parser.add_argument("--max-iter", type=int, default=None,
+                        help="Training iterations per cell (default: the recipe's 3000; the untrained row keeps 0).")
     parser.add_argument("--table-only", action="store_true", help="Rewrite the table from runs.csv; run nothing.")
     return parser
 
 
 def cell_flags(model: str, delta_t: int, seed: int, args: argparse.Namespace) -> list[str]:
-    return [*RECIPE, *MODELS[model][1], "--kitti-max-delta-t", str(delta_t), "--seed", str(seed),
+    iterations = [] if args.max_iter is None else ["--max-iter", str(args.max_iter)]
+    return [*RECIPE, *iterations, *MODELS[model][1], "--kitti-max-delta-t", str(delta_t), "--seed", str(seed),
             "--dataset", args.dataset, "--data-dir", args.data_dir, "--experiment-dir", f"{model}_dt{delta_t}",
             "--output-dir", str(Path(args.runs_dir) / "outputs"), "--ckpt-dir", str(Path(args.runs_dir) / "ckpt")]
 
