@@ -143,7 +143,7 @@ SPHERE_CPU_FLAGS = ("--batch-size", "2048", "--n-steps", "4000")
 # GenNorm(β = 3) is the conditional nearest a Normal (excess kurtosis −0.58; Laplace 3, Normal 0), so the
 # signal that singles out the latent axes is the weakest: its rows identify last. With 6000 steps the
 # unbounded L3 model reached 0.95 × 0.99 in 2 seeds of 3 (seed 1 at step 6750 of a 12 000-step run); with
-# 9000, each L3 row reaches it for seeds 0-3, not for seed 4 (README).
+# 9000 and `cpu_tau`, both L3 rows reach it for seeds 0-4 (seed 4 of the unbounded one at step 7500; README).
 GENNORM3_CPU_FLAGS = ("--n-steps", "9000")
 
 
@@ -204,7 +204,7 @@ SCALES = {
 def get_args_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser("table1_grid.py", description="Table 1 grid: settings × seeds at a scale.")
     parser.add_argument("--scale", choices=tuple(SCALES), default="cpu",
-                        help="cpu: the fast 2-core recipe (~1-2 min per cell, L3 rows ~12 min); "
+                        help="cpu: the 2-core recipe (1-8 min per cell on one thread); "
                              "paper: n 10, batch 6144, 300k steps (GPU-sized).")
     parser.add_argument("--settings", nargs="+", default=[s.name for s in SETTINGS], metavar="NAME",
                         help=f"Rows to run (default all): {', '.join(SETTINGS_BY_NAME)}.")
