@@ -92,7 +92,7 @@ def recipe_tau(c_p: float, c_param: float, p: float) -> float:
 
 
 # The L3 encoders trained at τ = recipe_tau settle with outputs at a quarter of the latents' scale (std
-# 0.06-0.08 against 0.29, both GenNorm(3) rows, seeds 0, 2 and 4). With an unbounded or learnable-box output, τ
+# 0.06-0.08 against 0.29, both GenNorm(3) rows, seeds 0-4). With an unbounded or learnable-box output, τ
 # and the output scale s are one parameter (‖sΔ‖³/τ = ‖Δ‖³/(τ/s³)), so τ only says where the encoder starts:
 # the CPU recipe starts the L3 model where it settles, τ = recipe_tau / (1/4)³, instead of making it shrink
 # 4-fold on the way, which is where a seed collapsed an output (README, "Reproducing the synthetic tables").
