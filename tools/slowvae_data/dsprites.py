@@ -21,6 +21,7 @@ import numpy as np
 from datasets.slowvae_files import DSPRITES_FILE
 from datasets.sprites import render_sprite
 from tools.slowvae_data.grid import add_common_flags, cartesian, parse_sizes, subset
+from training_utils import atomic_write
 
 SHAPES = ("square", "ellipse", "heart")
 FULL_SIZES = (1, 3, 6, 40, 32, 32)
@@ -49,9 +50,8 @@ def main() -> None:
     add_common_flags(parser, "./data/dsprites/", DEFAULT_SIZES, FULL_SIZES)
     args = parser.parse_args()
     data = make_dsprites(parse_sizes(args.sizes, FULL_SIZES))
-    os.makedirs(args.data_dir, exist_ok=True)
     path = os.path.join(args.data_dir, DSPRITES_FILE)
-    np.savez_compressed(path, **data)
+    atomic_write(path, lambda f: np.savez_compressed(f, **data))
     print(f"wrote {path}: {len(data['imgs'])} images")
 
 

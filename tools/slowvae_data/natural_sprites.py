@@ -24,7 +24,7 @@ import numpy as np
 
 from datasets.natural_sprites import FILE_NAME
 from tools.kitti_masks.make_synthetic import WalkConfig, simulate_sequence
-from training_utils import die
+from training_utils import atomic_write, die
 
 
 def make_sequences(n_sequences: int, seed: int, config: WalkConfig = WalkConfig()) -> dict[str, np.ndarray]:
@@ -74,9 +74,8 @@ def main() -> None:
     if args.n_sequences < 1:
         die("--n-sequences must be ≥ 1")
     data = sequences_from_csv(args.from_csv) if args.from_csv else make_sequences(args.n_sequences, args.seed)
-    os.makedirs(args.data_dir, exist_ok=True)
     path = os.path.join(args.data_dir, FILE_NAME)
-    np.savez_compressed(path, **data)
+    atomic_write(path, lambda f: np.savez_compressed(f, **data))
     print(f"wrote {path}: {len(data['lengths'])} sequences, {len(data['latents'])} frames")
 
 
