@@ -188,13 +188,13 @@ def flag_value(flags: tuple[str, ...] | list[str], name: str) -> float:
     return float(flags[list(flags).index(name) + 1])
 
 
-# Training flags per scale. "recipe_tau": τ from `cpu_tau` (else the paper's τ = 1). The CPU recipe:
+# Training flags per scale. "cpu_tau": τ from `cpu_tau` (else the paper's τ = 1). The CPU recipe:
 # batch 512 (not 6144), lr 1e-3 (not 1e-4), a half-width f with He init (README, "Why runs stalled").
 SCALES = {
-    "paper": {"recipe_tau": False,
+    "paper": {"cpu_tau": False,
               "flags": ("--n", "10", "--batch-size", "6144", "--lr", "1e-4", "--n-steps", "100001",
                         "--more-unsupervised", "3", "--encoder-scale", "1", "--n-log-steps", "250")},
-    "cpu": {"recipe_tau": True,
+    "cpu": {"cpu_tau": True,
             "flags": ("--n", "10", "--batch-size", "512", "--lr", "1e-3", "--n-steps", "6000",
                       "--more-unsupervised", "1", "--encoder-scale", "0.5", "--n-log-steps", "250",
                       "--num-eval-batches", "4")},
@@ -231,7 +231,7 @@ def cell_flags(setting: Setting, scale: str, seed: int, threads: int, extra: lis
     profile = SCALES[scale]
     flags = setting.flags
     tau = cpu_tau(flag_value(flags, "--c-p"), flag_value(flags, "--c-param"), flag_value(flags, "--p")) \
-        if profile["recipe_tau"] else 1.0
+        if profile["cpu_tau"] else 1.0
     training = list(profile["flags"])
     for name, value in zip(setting.cpu_flags[::2], setting.cpu_flags[1::2]) if scale == "cpu" else ():
         training[training.index(name) + 1] = value
