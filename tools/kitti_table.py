@@ -51,13 +51,16 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--runs-dir", default="runs/kitti_table", help="Run folders and checkpoints (not committed).")
     parser.add_argument("--max-iter", type=int, default=None,
                         help="Training iterations per cell (default: the recipe's 3000; the untrained row keeps 0).")
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="Images per batch, 2 × pairs (default: main_kitti's 64, the paper's).")
     parser.add_argument("--table-only", action="store_true", help="Rewrite the table from runs.csv; run nothing.")
     return parser
 
 
 def cell_flags(model: str, delta_t: int, seed: int, args: argparse.Namespace) -> list[str]:
-    iterations = [] if args.max_iter is None else ["--max-iter", str(args.max_iter)]
-    return [*RECIPE, *iterations, *MODELS[model][1], "--kitti-max-delta-t", str(delta_t), "--seed", str(seed),
+    overrides = [*([] if args.max_iter is None else ["--max-iter", str(args.max_iter)]),
+                 *([] if args.batch_size is None else ["--batch-size", str(args.batch_size)])]
+    return [*RECIPE, *overrides, *MODELS[model][1], "--kitti-max-delta-t", str(delta_t), "--seed", str(seed),
             "--dataset", args.dataset, "--data-dir", args.data_dir, "--experiment-dir", f"{model}_dt{delta_t}",
             "--output-dir", str(Path(args.runs_dir) / "outputs"), "--ckpt-dir", str(Path(args.runs_dir) / "ckpt")]
 
