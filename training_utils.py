@@ -70,14 +70,14 @@ FILE_MODE = 0o666 & ~_umask()  # the mode open() gives a new file; mkstemp's own
 
 def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> None:
     """`write(f)` into a temporary file in the target folder, then rename: a crash never leaves a
-    half-written file, and the previous one survives until the new one is complete. The file gets the
-    mode a plain open() would give it (0666 less the umask)."""
+    half-written file, and the previous one survives until the new one is complete. `f` is open for reading
+    too (h5py needs that). The file gets the mode a plain open() would give it (0666 less the umask)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.chmod(tmp, FILE_MODE)
-        with os.fdopen(fd, "wb") as f:
+        with os.fdopen(fd, "w+b") as f:
             write(f)
         os.replace(tmp, path)
     except BaseException:

@@ -7,7 +7,7 @@ from tools.slowvae_data.dsprites import make_dsprites
 from tools.slowvae_data.grid import cartesian, parse_sizes, subset
 from tools.slowvae_data.natural_sprites import sequences_from_csv
 from tools.slowvae_data.shapes3d import RELEASED_VALUES as SHAPES3D_VALUES
-from tools.slowvae_data.shapes3d import make_shapes3d
+from tools.slowvae_data.shapes3d import make_shapes3d, write_h5
 
 
 def test_subset_and_cartesian():
@@ -32,6 +32,17 @@ def test_shapes3d_labels_are_released_values_and_objects_differ_by_shape():
     for column, released in zip(data["labels"].T, SHAPES3D_VALUES):
         assert set(column) <= set(released)
     assert len({image.tobytes() for image in data["images"]}) == 4
+
+
+def test_a_failed_h5_write_keeps_the_previous_file(tmp_path):
+    h5py = pytest.importorskip("h5py")
+    path = tmp_path / "3dshapes.h5"
+    write_h5(str(path), {"labels": np.arange(3.0)})
+    with pytest.raises(TypeError):  # h5py stores no Python objects
+        write_h5(str(path), {"labels": np.arange(4.0), "bad": np.array([object()])})
+    with h5py.File(path, "r") as f:
+        assert list(f) == ["labels"] and f["labels"][:].tolist() == [0.0, 1.0, 2.0]
+    assert [p.name for p in tmp_path.iterdir()] == ["3dshapes.h5"]
 
 
 def test_sizes_beyond_the_released_grid_are_refused():

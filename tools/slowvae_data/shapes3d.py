@@ -21,6 +21,7 @@ import numpy as np
 from datasets.slowvae_files import SHAPES3D_FILE
 from datasets.sprites import render_sprite
 from tools.slowvae_data.grid import add_common_flags, cartesian, parse_sizes, subset
+from training_utils import atomic_write
 
 OBJECTS = ("square", "triangle", "circle", "ellipse")
 FULL_SIZES = (10, 10, 10, 8, 4, 15)
@@ -55,10 +56,14 @@ def make_shapes3d(sizes: tuple[int, ...] = DEFAULT_SIZES) -> dict[str, np.ndarra
 
 
 def write_h5(path: str, data: dict[str, np.ndarray]) -> None:
+    """`data`'s arrays as datasets of an HDF5 file, written atomically."""
     import h5py  # only this format needs it
-    with h5py.File(path, "w") as f:
-        for key, value in data.items():
-            f.create_dataset(key, data=value)
+
+    def write(f) -> None:
+        with h5py.File(f, "w") as h5:
+            for key, value in data.items():
+                h5.create_dataset(key, data=value)
+    atomic_write(path, write)
 
 
 def main() -> None:
