@@ -85,6 +85,24 @@ def test_every_mask_is_visible_and_sizes_vary(data):
     assert np.all(centres.std(axis=0) > 2)  # the pedestrians move over the image, not only in size
 
 
+def test_the_generative_factors_render_the_masks():
+    masks, _, factors = make_walkers.generate(3, 0, MAX_LEN)
+    for m, f in zip(masks, factors):
+        assert f.shape == (len(m), len(make_walkers.FACTOR_NAMES))
+        assert all(np.array_equal(make_walkers.render(*state), mask) for state, mask in zip(f, m))
+
+
+def test_a_perfect_encoder_cannot_match_both_row_and_area():
+    """Row and area both follow the depth: the exact generative factors score well below 1 as a code."""
+    _, latents, factors = make_walkers.generate(60, 0, MAX_LEN)
+    oracle = make_walkers.oracle_mcc(np.concatenate(latents), np.concatenate(factors))
+    (row, row_corr), (column, column_corr), (area, area_corr) = [
+        (make_walkers.FACTOR_NAMES[j], abs(c)) for j, c in zip(oracle["matching"], oracle["matched_correlations"])]
+    assert column == "lateral" and column_corr > 0.9
+    assert "depth" in (row, area) and max(row_corr, area_corr) > 0.8 and min(row_corr, area_corr) < 0.5
+    assert oracle["mcc"] < 0.8
+
+
 @pytest.mark.parametrize("flags, message", [(["--n-sequences", "0"], "--n-sequences"),
                                             (["--max-len", "1"], "--max-len")])
 def test_bad_flags_stop_with_one_line_error(tmp_path, flags, message):

@@ -22,9 +22,11 @@ import pickle
 import numpy as np
 
 from kitti_masks.dataset import FILE_NAME
+from kitti_masks.evaluation import slowvae_mcc
 from training_utils import atomic_write, die
 
 SIZE = 64
+FACTOR_NAMES = ("lateral", "depth", "height", "build", "swing")  # metres, metres, metres, ×, radians
 MIN_VISIBLE = 30  # a sequence ends before the first frame with fewer mask pixels than this
 FOCAL = 60.0  # focal length, pixels
 CENTRE_COL = (SIZE - 1) / 2  # image column of the optical axis
@@ -81,26 +83,29 @@ def render(lateral: float, depth: float, height: float, build: float, swing: flo
     return silhouette((COLS - feet_col) / (scale * build), (feet_row - ROWS) / scale, height, swing)
 
 
-def walk(rng: np.random.Generator, max_len: int) -> np.ndarray:
-    """The masks (T, 64, 64) of one pedestrian's walk, T ≤ max_len (T may be 0 or 1)."""
+def walk(rng: np.random.Generator, max_len: int) -> tuple[np.ndarray, np.ndarray]:
+    """One pedestrian's walk: masks (T, 64, 64) and its generative factors (T, 5), FACTOR_NAMES, from which
+    `render` draws each mask; T ≤ max_len (T may be 0 or 1)."""
     depth = rng.uniform(2.0, 6.0)
     lateral = (rng.uniform(8, SIZE - 8) - CENTRE_COL) * depth / FOCAL
     heading, speed = rng.uniform(0, 2 * np.pi), rng.uniform(0.08, 0.18)
     velocity = speed * np.array([np.cos(heading), np.sin(heading)])  # (lateral, depth), metres per frame
     height, build, phase = rng.uniform(1.5, 1.9), rng.uniform(0.85, 1.15), rng.uniform(0, 2 * np.pi)
-    masks = []
+    masks, factors = [], []
     while len(masks) < max_len:
         sideways = abs(velocity[0]) / max(np.linalg.norm(velocity), 1e-12)  # legs swing in depth otherwise
-        mask = render(lateral, depth, height, build, SWING * sideways * np.sin(phase))
+        state = (lateral, depth, height, build, SWING * sideways * np.sin(phase))
+        mask = render(*state)
         if mask.sum() < MIN_VISIBLE:
             break
         masks.append(mask)
+        factors.append(state)
         velocity = velocity + rng.laplace(0.0, KICK, 2)
         lateral, depth = lateral + velocity[0], depth + velocity[1]
         if depth < NEAREST:
             depth, velocity[1] = 2 * NEAREST - depth, abs(velocity[1])
         phase += 2 * np.pi * np.linalg.norm(velocity) / STRIDE
-    return np.array(masks, dtype=bool).reshape(-1, SIZE, SIZE)
+    return np.array(masks, dtype=bool).reshape(-1, SIZE, SIZE), np.array(factors, dtype=float).reshape(-1, 5)
 
 
 def mask_latents(masks: np.ndarray) -> np.ndarray:
@@ -109,15 +114,22 @@ def mask_latents(masks: np.ndarray) -> np.ndarray:
     return np.stack([(masks * ROWS).sum(axis=(1, 2)) / area, (masks * COLS).sum(axis=(1, 2)) / area, area], axis=1)
 
 
-def generate(n_sequences: int, seed: int, max_len: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """(masks, latents) of n_sequences walks of 2..max_len frames; shorter walks are drawn again."""
+def generate(n_sequences: int, seed: int, max_len: int) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
+    """(masks, latents, factors) of n_sequences walks of 2..max_len frames; shorter walks are drawn again."""
     rng = np.random.default_rng(seed)
-    masks = []
-    while len(masks) < n_sequences:
-        sequence = walk(rng, max_len)
-        if len(sequence) >= 2:
-            masks.append(sequence)
-    return masks, [mask_latents(m) for m in masks]
+    walks = []
+    while len(walks) < n_sequences:
+        masks, factors = walk(rng, max_len)
+        if len(masks) >= 2:
+            walks.append((masks, factors))
+    return [m for m, _ in walks], [mask_latents(m) for m, _ in walks], [f for _, f in walks]
+
+
+def oracle_mcc(latents: np.ndarray, factors: np.ndarray, seed: int = 0) -> dict:
+    """The MCC (SlowVAE protocol, kitti_masks.evaluation) that an encoder outputting exactly the generative
+    factors (n, 5) would score against the pickle's latents (n, 3): the ceiling of a perfectly identifying
+    encoder. Row and area both follow the depth, so one code dimension cannot match both."""
+    return slowvae_mcc(latents, factors, np.random.default_rng(seed))
 
 
 def write_pickle(path: str, masks: list[np.ndarray], latents: list[np.ndarray]) -> None:
@@ -132,15 +144,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--n-sequences", type=int, default=400, help="number of walks (recommended: 400)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the generator (recommended: 0)")
     parser.add_argument("--max-len", type=int, default=40, help="most frames per walk (recommended: 40)")
+    parser.add_argument("--oracle", action="store_true", help="also print the MCC that the generative factors "
+                        f"({', '.join(FACTOR_NAMES)}) score against the latents: a perfect encoder's")
     args = parser.parse_args(argv)
     if args.n_sequences < 1:
         die(f"--n-sequences must be ≥ 1, got {args.n_sequences}")
     if args.max_len < 2:
         die(f"--max-len must be ≥ 2 (a pair needs two frames), got {args.max_len}")
-    masks, latents = generate(args.n_sequences, args.seed, args.max_len)
+    masks, latents, factors = generate(args.n_sequences, args.seed, args.max_len)
     path = os.path.join(args.data_dir, FILE_NAME)
     write_pickle(path, masks, latents)
     print(f"wrote {path}: {len(masks)} sequences, {sum(len(m) for m in masks)} frames")
+    if args.oracle:
+        oracle = oracle_mcc(np.concatenate(latents), np.concatenate(factors), args.seed)
+        matched = ", ".join(f"{name} {FACTOR_NAMES[j]} {c:.3f}" for name, j, c in
+                            zip(("row", "column", "area"), oracle["matching"], oracle["matched_correlations"]))
+        print(f"generative factors as the code: MCC {oracle['mcc']:.4f} ({matched})")
 
 
 if __name__ == "__main__":
