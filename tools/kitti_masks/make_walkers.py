@@ -2,7 +2,9 @@
 
 Writes `kitti_peds_v2.pickle` in the released file's format (kitti_masks/dataset.py): per sequence, bool
 masks (T, 64, 64) of one pedestrian and float latents (T, 3) = (centre-of-mass row, centre-of-mass column,
-area in pixels), computed from each mask as in the released file.
+area in pixels), computed from each mask as in the released file. Beside it, `walker_factors.npz` holds the
+generative factors each mask was drawn from (FACTOR_NAMES), which tools/kitti_masks/score_factors.py scores
+encoders against.
 
 It exists to check that the KITTI results do not hinge on one generator's design: it was written
 independently of tools/kitti_masks/make_synthetic.py and models the scene differently. A pedestrian is a
@@ -26,6 +28,7 @@ from kitti_masks.evaluation import slowvae_mcc
 from training_utils import atomic_write, die
 
 SIZE = 64
+FACTORS_FILE = "walker_factors.npz"  # written beside the pickle: read by tools/kitti_masks/score_factors.py
 FACTOR_NAMES = ("lateral", "depth", "height", "build", "swing")  # metres, metres, metres, ×, radians
 MIN_VISIBLE = 30  # a sequence ends before the first frame with fewer mask pixels than this
 FOCAL = 60.0  # focal length, pixels
@@ -137,6 +140,13 @@ def write_pickle(path: str, masks: list[np.ndarray], latents: list[np.ndarray]) 
     atomic_write(path, lambda f: pickle.dump({"pedestrians": masks, "pedestrians_latents": latents}, f, protocol=4))
 
 
+def write_factors(path: str, factors: list[np.ndarray]) -> None:
+    """The walks' generative factors, atomically: `factors` (frames, 5) in the pickle's frame order, their
+    `names` and the sequence `lengths`."""
+    atomic_write(path, lambda f: np.savez(f, factors=np.concatenate(factors), names=np.array(FACTOR_NAMES),
+                                          lengths=np.array([len(x) for x in factors])))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data-dir", default="./data/kitti_walkers/",
@@ -154,6 +164,7 @@ def main(argv: list[str] | None = None) -> None:
     masks, latents, factors = generate(args.n_sequences, args.seed, args.max_len)
     path = os.path.join(args.data_dir, FILE_NAME)
     write_pickle(path, masks, latents)
+    write_factors(os.path.join(args.data_dir, FACTORS_FILE), factors)
     print(f"wrote {path}: {len(masks)} sequences, {sum(len(m) for m in masks)} frames")
     if args.oracle:
         oracle = oracle_mcc(np.concatenate(latents), np.concatenate(factors), args.seed)
