@@ -41,12 +41,13 @@ def test_cells_run_once_and_the_table_is_rewritten(tmp_path, monkeypatch):
     assert "(1/1 seeds) |" in (tmp_path / "out" / "kitti_table.md").read_text()
 
 
-def test_max_iter_and_batch_size_override_the_recipe_but_not_the_untrained_iterations():
+def test_max_iter_and_batch_size_override_the_recipe_but_not_the_untrained_iterations_or_slowvae_batch():
     parse = kitti_table.get_args_parser().parse_args
-    args = parse(["--data-dir", "d", "--max-iter", "6000", "--batch-size", "128"])
+    args = parse(["--data-dir", "d", "--max-iter", "6000", "--batch-size", "256"])
     flags = main_kitti.get_args_parser().parse_args(kitti_table.cell_flags("infonce_l1_box", 1, 0, args))
     untrained = main_kitti.get_args_parser().parse_args(kitti_table.cell_flags("untrained", 1, 0, args))
     default = kitti_table.cell_flags("infonce_l1_box", 1, 0, parse(["--data-dir", "d"]))
     recipe = main_kitti.get_args_parser().parse_args(default)
     assert (flags.max_iter, untrained.max_iter, recipe.max_iter) == (6000, 0, 3000)
-    assert (flags.batch_size, untrained.batch_size, recipe.batch_size) == (128, 128, 64)
+    slowvae = main_kitti.get_args_parser().parse_args(kitti_table.cell_flags("slowvae", 1, 0, args))
+    assert (flags.batch_size, untrained.batch_size, recipe.batch_size, slowvae.batch_size) == (256, 256, 128, 64)
