@@ -4,11 +4,12 @@ the untrained encoder, for two frame-gap settings (`--kitti-max-delta-t`), over 
 same rows on another of main_kitti's datasets.
 
 Each cell calls `main_kitti.main` in-process with the CPU recipe (`RECIPE`: 3000 iterations at batch 128, lr
-1e-4 as in the paper; the box starts at side 10, see README "KITTI Masks"); SlowVAE keeps its batch 64. Resumable: every finished cell
-appends one row to `<out>/runs.csv` and is skipped on the next call; `<out>/kitti_table.md` is rewritten after
+1e-4 as in the paper; the box starts at side 10, see README "KITTI Masks"); SlowVAE keeps its batch 64.
+Resumable: every finished cell appends one row to `<out>/runs.csv` and is skipped on the next call (whatever
+flags it ran with: give another recipe another --out); `<out>/kitti_table.md` is rewritten after
 each cell, with the number of seeds per cell (an incomplete cell says so).
 
-    python tools/kitti_table.py --data-dir data/kitti --seeds 0 1 2 --out results/kitti_cpu
+    python tools/kitti_table.py --data-dir data/kitti --seeds 0 1 2 --out results/kitti_cpu/batch128
 """
 from __future__ import annotations
 
@@ -47,7 +48,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--delta-ts", nargs="+", type=int, default=list(DELTA_TS),
                         help="--kitti-max-delta-t settings, the columns (1 5).")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="Seeds per cell (0 1 2).")
-    parser.add_argument("--out", default="results/kitti_cpu", help="runs.csv and kitti_table.md (commit it).")
+    parser.add_argument("--out", default="results/kitti_cpu/batch128",
+                        help="runs.csv and kitti_table.md (commit it; results/kitti_cpu holds the batch-64 cells).")
     parser.add_argument("--runs-dir", default="runs/kitti_table", help="Run folders and checkpoints (not committed).")
     parser.add_argument("--max-iter", type=int, default=None,
                         help="Training iterations per cell (default: the recipe's 3000; the untrained row keeps 0).")
