@@ -33,7 +33,10 @@ def test_missing_or_foreign_factors_file_is_a_one_line_error(tmp_path, data_dir)
     (tmp_path / "mixed").mkdir()
     (tmp_path / "mixed" / make_walkers.FACTORS_FILE).write_bytes((other / make_walkers.FACTORS_FILE).read_bytes())
     (tmp_path / "mixed" / "kitti_peds_v2.pickle").write_bytes(open(f"{data_dir}/kitti_peds_v2.pickle", "rb").read())
-    for folder, message in [(tmp_path, "not found"), (tmp_path / "mixed", "sequence lengths")]:
+    (tmp_path / "corrupt").mkdir()
+    (tmp_path / "corrupt" / make_walkers.FACTORS_FILE).write_bytes(b"not an npz")
+    for folder, message in [(tmp_path, "not found"), (tmp_path / "mixed", "sequence lengths"),
+                            (tmp_path / "corrupt", "not a walker_factors.npz file")]:
         with pytest.raises(SystemExit) as e:
             score_factors.main(["--data-dir", str(folder), "--runs-dir", str(tmp_path), "--out", str(tmp_path / "o")])
         assert message in str(e.value.code) and "\n" not in str(e.value.code)

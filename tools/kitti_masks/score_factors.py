@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from datasets.slowvae_files import READ_ERRORS, unreadable
 from kitti_masks.dataset import KittiMasks, load_pickle
 from kitti_masks.evaluation import evaluate_encoder
 from main_kitti import build_model
@@ -32,12 +33,15 @@ RUN_FIELDS = ["model", "max_delta_t", "seed", "mcc", "factors", "matched_correla
 
 def factor_dataset(data_dir: str, names: list[str]) -> KittiMasks:
     """The pickle's frames with the generative factors `names` as their ground truth. Raises ValueError
-    when the factors file is missing or does not describe the pickle's sequences."""
+    when the factors file is missing, unreadable or does not describe the pickle's sequences."""
     path = os.path.join(data_dir, FACTORS_FILE)
     if not os.path.isfile(path):
         raise ValueError(f"{path} not found (make_walkers writes it beside the pickle)")
-    with np.load(path) as f:
-        factors, stored, lengths = f["factors"], [str(n) for n in f["names"]], f["lengths"]
+    try:
+        with np.load(path) as f:
+            factors, stored, lengths = f["factors"], [str(n) for n in f["names"]], f["lengths"]
+    except READ_ERRORS as e:
+        raise unreadable(path, FACTORS_FILE, e) from None
     masks, _ = load_pickle(data_dir)
     if [len(m) for m in masks] != lengths.tolist():
         raise ValueError(f"{path} does not match the pickle's sequence lengths (written by another run?)")
