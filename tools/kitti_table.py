@@ -61,8 +61,10 @@ def get_args_parser() -> argparse.ArgumentParser:
 
 
 def cell_flags(model: str, delta_t: int, seed: int, args: argparse.Namespace) -> list[str]:
-    overrides = [*([] if args.max_iter is None else ["--max-iter", str(args.max_iter)]),
-                 *([] if args.batch_size is None else ["--batch-size", str(args.batch_size)])]
+    overrides = []
+    for flag, value in (("--max-iter", args.max_iter), ("--batch-size", args.batch_size)):
+        if value is not None:
+            overrides += [flag, str(value)]
     return [*RECIPE, *overrides, *MODELS[model][1], "--kitti-max-delta-t", str(delta_t), "--seed", str(seed),
             "--dataset", args.dataset, "--data-dir", args.data_dir, "--experiment-dir", f"{model}_dt{delta_t}",
             "--output-dir", str(Path(args.runs_dir) / "outputs"), "--ckpt-dir", str(Path(args.runs_dir) / "ckpt")]

@@ -108,7 +108,7 @@ def walk(rng: np.random.Generator, max_len: int) -> tuple[np.ndarray, np.ndarray
         if depth < NEAREST:
             depth, velocity[1] = 2 * NEAREST - depth, abs(velocity[1])
         phase += 2 * np.pi * np.linalg.norm(velocity) / STRIDE
-    return np.array(masks, dtype=bool).reshape(-1, SIZE, SIZE), np.array(factors, dtype=float).reshape(-1, 5)
+    return np.array(masks, dtype=bool).reshape(-1, SIZE, SIZE), np.array(factors, dtype=float).reshape(-1, len(FACTOR_NAMES))
 
 
 def mask_latents(masks: np.ndarray) -> np.ndarray:
