@@ -29,14 +29,18 @@ def seconds_per_call(fn, n: int, warmup: int = 3) -> float:
     return (time.perf_counter() - start) / n
 
 
-def main() -> None:
+def get_args_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch-size", type=int, default=64, help="images per batch (default 64 = 32 pairs)")
     parser.add_argument("--n-sequences", type=int, default=300, help="synthetic sequences (default 300)")
     parser.add_argument("--n-batches", type=int, default=200, help="batches timed for the loader (default 200)")
     parser.add_argument("--n-steps", type=int, default=20, help="training steps timed (default 20)")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = get_args_parser().parse_args()
     torch.set_num_threads(args.threads)
 
     start = time.perf_counter()

@@ -83,12 +83,16 @@ def breakdown(run, h, optimizer, batch_size: int, steps: int) -> dict:
     return {"encoder_s": statistics.median(times), "eval_s": time.perf_counter() - t}
 
 
-def main() -> None:
+def get_args_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=3, help="Timed steps per variant (3).")
     parser.add_argument("--batch-size", type=int, default=6144, help="Pairs per step (6144, the paper's).")
     parser.add_argument("--child", nargs=2, metavar=("VARIANT", "P"), help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = get_args_parser().parse_args()
     if args.child:
         print(json.dumps(measure(args.child[0], float(args.child[1]), args.steps, args.batch_size)))
         return

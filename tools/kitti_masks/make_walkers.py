@@ -147,7 +147,7 @@ def write_factors(path: str, factors: list[np.ndarray]) -> None:
                                           lengths=np.array([len(x) for x in factors])))
 
 
-def main(argv: list[str] | None = None) -> None:
+def get_args_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data-dir", default="./data/kitti_walkers/",
                         help=f"folder to write {FILE_NAME} into (recommended: ./data/kitti_walkers/)")
@@ -156,7 +156,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-len", type=int, default=40, help="most frames per walk (recommended: 40)")
     parser.add_argument("--oracle", action="store_true", help="also print the MCC that the generative factors "
                         f"({', '.join(FACTOR_NAMES)}) score against the latents: a perfect encoder's")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = get_args_parser().parse_args(argv)
     if args.n_sequences < 1:
         die(f"--n-sequences must be ≥ 1, got {args.n_sequences}")
     if args.max_len < 2:

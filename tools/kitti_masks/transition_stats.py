@@ -39,12 +39,16 @@ def pair_correlations(x: np.ndarray) -> str:
     return ", ".join(f"{LATENT_NAMES[i]}–{LATENT_NAMES[j]} {r[i, j]:.2f}" for i in range(n) for j in range(i + 1, n))
 
 
-def main(argv: list[str] | None = None) -> None:
+def get_args_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", default="./data/kitti/", help="Folder of kitti_peds_v2.pickle (./data/kitti/).")
     parser.add_argument("--gaps", nargs="+", type=int, default=[1, 3],
                         help="Frame gaps k (1 3: the mean gaps of --kitti-max-delta-t 1 and 5).")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = get_args_parser().parse_args(argv)
     if min(args.gaps) < 1:
         die("--gaps must be ≥ 1")
     try:

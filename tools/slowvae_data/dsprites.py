@@ -45,10 +45,14 @@ def make_dsprites(sizes: tuple[int, ...] = DEFAULT_SIZES) -> dict[str, np.ndarra
     return {"imgs": imgs, "latents_classes": classes.astype(np.int64), "latents_values": values}
 
 
-def main() -> None:
+def get_args_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=f"Write a procedural dSprites ({DSPRITES_FILE}).")
     add_common_flags(parser, "./data/dsprites/", DEFAULT_SIZES, FULL_SIZES)
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = get_args_parser().parse_args()
     data = make_dsprites(parse_sizes(args.sizes, FULL_SIZES))
     path = os.path.join(args.data_dir, DSPRITES_FILE)
     atomic_write(path, lambda f: np.savez_compressed(f, **data))

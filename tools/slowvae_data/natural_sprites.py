@@ -64,13 +64,17 @@ def sequences_from_csv(path: str) -> dict[str, np.ndarray]:
             "lengths": np.array([len(run) for run in sequences], dtype=np.int64)}
 
 
-def main() -> None:
+def get_args_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=f"Write Natural Sprites sequences ({FILE_NAME}).")
     parser.add_argument("--data-dir", default="./data/natural/", help="output folder (default ./data/natural/)")
     parser.add_argument("--n-sequences", type=int, default=300, help="number of sequences (default 300)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (the output is deterministic)")
     parser.add_argument("--from-csv", default="", help="convert the released downscale_keepaspect.csv instead")
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = get_args_parser().parse_args()
     if args.n_sequences < 1:
         die("--n-sequences must be ≥ 1")
     data = sequences_from_csv(args.from_csv) if args.from_csv else make_sequences(args.n_sequences, args.seed)

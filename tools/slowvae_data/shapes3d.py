@@ -66,10 +66,14 @@ def write_h5(path: str, data: dict[str, np.ndarray]) -> None:
     atomic_write(path, write)
 
 
-def main() -> None:
+def get_args_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=f"Write a procedural 3D Shapes ({SHAPES3D_FILE}).")
     add_common_flags(parser, "./data/shapes3d/", DEFAULT_SIZES, FULL_SIZES)
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = get_args_parser().parse_args()
     data = make_shapes3d(parse_sizes(args.sizes, FULL_SIZES))
     os.makedirs(args.data_dir, exist_ok=True)
     path = os.path.join(args.data_dir, SHAPES3D_FILE)
