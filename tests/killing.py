@@ -37,6 +37,14 @@ def kill_after_rows(argv: list[str], metrics: Path, rows: int, timeout: float = 
     assert proc.wait() == -signal.SIGKILL, f"the run ended before it was killed: {proc.stderr.read()[-2000:]}"
 
 
+def kill_twice_and_finish(argv: list[str], resume: str, metrics: Path, rows: tuple[int, int]) -> None:
+    """Kill `python <argv>` once `metrics` holds rows[0] rows, kill its resumed run (`argv + [resume]`) at
+    rows[1] rows, then let a third run resume to the end: resume from both moments, and from a resumed run."""
+    kill_after_rows(argv, metrics, rows[0])
+    kill_after_rows([*argv, resume], metrics, rows[1])
+    run([*argv, resume])
+
+
 def rows_without_time(path: Path) -> list[dict]:
     """metrics.csv without its wall-clock column."""
     with open(path, newline="") as f:

@@ -72,12 +72,12 @@ def test_final_scores_are_pinned():
 LONGER = [*TINY[:4], "--n-steps", "100", "--more-unsupervised", "2", "--n-log-steps", "10", *TINY[10:]]
 
 
-@pytest.mark.parametrize("rows", [3, 16])  # killed in the supervised phase, and in the unsupervised one
-def test_killed_run_resumes_to_the_same_result(tmp_path, rows):
+def test_killed_run_resumes_to_the_same_result(tmp_path):
+    """Killed in the supervised phase (row 3), then again in the unsupervised one (row 16), resumed each time."""
     killing.run(["main_mlp.py", *LONGER, "--save-dir", tmp_path / "full"])
     cut = tmp_path / "cut"
-    killing.kill_after_rows(["main_mlp.py", *LONGER, "--save-dir", cut], cut / "metrics.csv", rows)
-    killing.run(["main_mlp.py", *LONGER, "--save-dir", cut, "--resume-training"])
+    killing.kill_twice_and_finish(["main_mlp.py", *LONGER, "--save-dir", cut], "--resume-training",
+                                  cut / "metrics.csv", (3, 16))
     full, resumed = (json.loads((d / "final_scores.json").read_text()) for d in (tmp_path / "full", cut))
     assert resumed == full
     assert killing.rows_without_time(cut / "metrics.csv") == killing.rows_without_time(tmp_path / "full" / "metrics.csv")
