@@ -97,7 +97,8 @@ def checksum_text(file: dict, data_dir: str | Path) -> str:
     checksum = file["checksum"]
     if checksum is None:
         return f"none published: the first download's sha256 is recorded in {Path(data_dir) / RECORDS}"
-    return f"{checksum['algorithm']} {checksum['value']}, published in {checksum['source']}"
+    caveat = f"; {checksum['caveat']}" if "caveat" in checksum else ""
+    return f"{checksum['algorithm']} {checksum['value']}, published in {checksum['source']}{caveat}"
 
 
 UNPACK_TEXT = {None: "", "tar": "; untarred, then removed", "gunzip": "; gunzipped, then removed",
@@ -194,25 +195,25 @@ def read_records(data_dir: Path) -> dict:
         raise DownloadError(f"{path} is not readable JSON ({e}): fix or delete it") from None
 
 
-def verify(path: Path, file: dict, data_dir: Path, args: argparse.Namespace) -> str:
-    """Check `path` (the download of `file`) against its published checksum, else against the sha256 recorded
-    in DIR/checksums.json on first use (recording it when there is none). Returns what was checked; raises
-    DownloadError on a mismatch."""
+def verify(path: Path, target: Path, file: dict, data_dir: Path, args: argparse.Namespace) -> str:
+    """Check `path` (the download of `file`, to be `target`) against its published checksum, else against the
+    sha256 recorded in DIR/checksums.json on first use (recording it when there is none). Returns what was
+    checked; raises DownloadError on a mismatch."""
     if file["size"] is not None and path.stat().st_size != file["size"]:
-        raise DownloadError(f"{path} has {path.stat().st_size:,} bytes, the registry says {file['size']:,}")
+        raise DownloadError(f"{target.name} has {path.stat().st_size:,} bytes, the registry says {file['size']:,}")
     checksum = file["checksum"]
     if checksum is not None and not args.no_published_checksum:
         actual = file_digest(path, checksum["algorithm"])
         if actual != checksum["value"]:
             caveat = f"; {checksum['caveat']}" if "caveat" in checksum else ""
-            raise DownloadError(f"the {checksum['algorithm']} of {path.name} is {actual}, but {checksum['value']} was "
+            raise DownloadError(f"the {checksum['algorithm']} of {target.name} is {actual}, but {checksum['value']} was "
                                 f"published in {checksum['source']}{caveat}")
         return f"{checksum['algorithm']} matches the one published in {checksum['source']}"
-    key = path.relative_to(data_dir).as_posix()
+    key = target.relative_to(data_dir).as_posix()
     records, actual = read_records(data_dir), file_digest(path, "sha256")
     if key in records:
         if records[key]["sha256"] != actual:
-            raise DownloadError(f"the sha256 of {path.name} is {actual}, but {data_dir / RECORDS} recorded "
+            raise DownloadError(f"the sha256 of {target.name} is {actual}, but {data_dir / RECORDS} recorded "
                                 f"{records[key]['sha256']} on its first download: the file changed on the server "
                                 "or on the way")
         return f"sha256 {actual} matches the one recorded in {data_dir / RECORDS} on first use"
@@ -233,7 +234,7 @@ def download(file: dict, target: Path, data_dir: Path, args: argparse.Namespace)
     check is moved to FILE.bad, where no reader looks."""
     if target.exists():
         try:
-            print(f"{target} is already there: {verify(target, file, data_dir, args)}")
+            print(f"{target} is already there: {verify(target, target, file, data_dir, args)}")
         except DownloadError as e:
             raise DownloadError(f"{e}; {target} was there before this run: delete it to download it afresh") from None
         return
@@ -250,7 +251,7 @@ def download(file: dict, target: Path, data_dir: Path, args: argparse.Namespace)
         raise DownloadError(f"{e}; to put it there by hand, save it as {target} ({checksum_text(file, data_dir)}) and run "
                             "again") from None
     try:
-        print(f"{target}: {verify(part, file, data_dir, args)}")
+        print(f"{target}: {verify(part, target, file, data_dir, args)}")
     except DownloadError as e:
         bad = target.with_name(target.name + ".bad")
         os.replace(part, bad)
