@@ -9,6 +9,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import shlex
 import socket
 import tarfile
@@ -373,9 +374,9 @@ def parse(command: str) -> None:
 def test_every_command_of_the_registry_and_the_docs_parses():
     for entry in download.load_registry(str(download.REGISTRY)).values():
         parse(download.uses(entry, "data"))
-    lines = [line.strip().lstrip("> ") for line in (REPO / "docs" / "datasets.md").read_text().splitlines()]
-    commands = [line for line in lines if line.startswith("python ")]
-    assert len(commands) >= 12
+    text = (REPO / "docs" / "datasets.md").read_text()
+    commands = re.findall(r"^python .*$", text, re.M) + re.findall(r"`(python [^`]*)`", text)
+    assert len(commands) == 20
     for command in commands:
         parse(command)
 
