@@ -65,7 +65,7 @@ def test_mpi3d_variant_reads_its_file_and_names_its_experiment(tmp_path, monkeyp
     write_mpi3d(str(tmp_path), MPI3D_TINY, "toy")  # no mpi3d_real.npz there
     args = main_kitti.get_args_parser().parse_args(["--dataset", "mpi3d", "--mpi3d-variant", "toy", "--data-dir",
                                                     str(tmp_path)])
-    assert len(main_kitti.load_dataset(args).grid.images) == 24
+    assert len(main_kitti.load_dataset(args).grid.images) == np.prod(MPI3D_TINY)
     assert main_kitti.experiment_dir(args) == "mpi3d_toy_laplace/1_0"
     args.mpi3d_variant = "real"
     assert main_kitti.experiment_dir(args) == "mpi3d_laplace/1_0"
