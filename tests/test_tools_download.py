@@ -290,6 +290,30 @@ def test_a_tar_member_that_would_land_outside_is_refused(server, tmp_path, capsy
     assert not list(tmp_path.rglob("evil.txt")) and not (tmp_path / "data" / "evil.txt").exists()
 
 
+def test_keep_archives_keeps_the_verified_tar_and_a_second_run_skips_it(server, tmp_path, capsys):
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        member = tarfile.TarInfo("inside/good.txt")
+        member.size = 4
+        tar.addfile(member, io.BytesIO(b"good"))
+    entry = {"kept": one_file_entry("kept.tar", buffer.getvalue(), server, unpack="tar")}
+    run(tmp_path, entry, "--no-open", "--keep-archives")
+    folder = tmp_path / "data" / "one"
+    assert (folder / "inside" / "good.txt").read_bytes() == b"good" and (folder / "kept.tar").is_file()
+    assert sorted(p.name for p in folder.iterdir()) == [".kept.tar.unpacked", "inside", "kept.tar"]  # no scratch
+    run(tmp_path, entry, "--no-open")
+    assert f"{folder / 'kept.tar'} was unpacked before" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("change, message", [(lambda e: e.pop("uses"), "x lacks uses"),
+                                             (lambda e: e["files"][0].pop("urls"), "x lacks urls"),
+                                             (lambda e: e.update(reader="imagenet"), "unknown reader or unpacker")])
+def test_a_malformed_registry_is_one_line(server, tmp_path, change, message):
+    entry = one_file_entry("never.bin", b"", server)
+    change(entry)
+    assert message in error(tmp_path, {"x": entry})
+
+
 def test_trust_on_first_use_records_then_compares(server, tmp_path, capsys):
     entry = {"tofu": one_file_entry("tofu.bin", b"first release", server)}
     run(tmp_path, entry, "--no-open")

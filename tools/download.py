@@ -74,19 +74,33 @@ def get_args_parser() -> argparse.ArgumentParser:
                              "for MPI3D, whose files moved hosts after its md5s were published")
     parser.add_argument("--no-open", action="store_true",
                         help="skip opening the data with the project's reader (MPI3D loads 13 GB into memory)")
-    parser.add_argument("--retries", type=int, default=5, help="retries per URL after a connection error (5)")
+    parser.add_argument("--retries", type=int, default=4, help="retries per URL after a connection error (4)")
     parser.add_argument("--retry-wait", type=float, default=2.0,
                         help="seconds before the first retry, doubled after each (2)")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds without data before a retry (60)")
     return parser
 
 
+ENTRY_KEYS = {"title", "folder", "files", "data", "reader", "uses"}
+FILE_KEYS = {"name", "urls", "size", "checksum", "unpack"}
+
+
 def load_registry(path: str) -> dict:
+    """The registry's entries, checked to have the keys this script reads."""
     try:
         with open(path) as f:
-            return json.load(f)
+            registry = json.load(f)
     except (OSError, ValueError) as e:
         raise DownloadError(f"cannot read the registry {path} ({e})") from None
+    for name, entry in registry.items():
+        missing = ENTRY_KEYS - set(entry) or next((FILE_KEYS - set(f) for f in entry["files"] if FILE_KEYS - set(f)),
+                                                  None)
+        if missing:
+            raise DownloadError(f"registry {path}: {name} lacks {', '.join(sorted(missing))}")
+        unknown = {entry["reader"]} - set(OPENERS) | {f["unpack"] for f in entry["files"]} - {None, *UNPACKERS}
+        if unknown:
+            raise DownloadError(f"registry {path}: {name} names an unknown reader or unpacker {unknown.pop()!r}")
+    return registry
 
 
 def size_text(size: int | None) -> str:
@@ -140,6 +154,9 @@ def stream(url: str, part: Path, size: int | None, timeout: float) -> None:
         if offset and response.status != 206:
             print(f"{url}: the server ignores Range requests, restarting from byte 0")
             offset = 0
+        elif offset and not response.headers.get("Content-Range", "").startswith(f"bytes {offset}-"):
+            raise DownloadError(f"{url} answered a request for bytes {offset}- with the bytes "
+                                f"{response.headers.get('Content-Range')!r}")
         length = response.headers.get("Content-Length")
         total = offset + int(length) if length is not None else size
         chunk = response.read(CHUNK)
@@ -172,7 +189,7 @@ def fetch(urls: list[str], part: Path, size: int | None, args: argparse.Namespac
                 error = e
             if attempt < args.retries:
                 time.sleep(args.retry_wait * 2 ** attempt)
-        reason = getattr(error, "reason", None) or error
+        reason = error.reason if type(error) is URLError else error  # the socket's error, not a wrapper
         errors.append(f"{url} ({type(error).__name__}: {reason})")
     raise DownloadError("cannot download " + "; ".join(errors))
 
@@ -394,7 +411,8 @@ def get(name: str, entry: dict, data_dir: Path, args: argparse.Namespace) -> Non
         try:
             print(f"opened {path}: {OPENERS[entry['reader']](path, entry)}")
         except ValueError as e:  # the readers' format errors
-            raise DownloadError(f"{name} is downloaded and verified, but its reader cannot open it: {e}") from None
+            raise DownloadError(f"{name} is downloaded and verified, but its reader cannot open it ({e}); to unpack "
+                                f"it again, delete {folder}/.*.unpacked") from None
     print(f"{name} is ready: {uses(entry, args.data_dir)}")
 
 
