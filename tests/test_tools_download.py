@@ -346,8 +346,8 @@ def test_no_network_names_the_url_the_error_and_where_to_put_the_file(registry, 
     entry["files"][0]["urls"] = [f"http://127.0.0.1:{port}/kitti_peds_v2.pickle"]
     message = error(tmp_path, {"kitti_masks": entry})
     target = tmp_path / "data" / "kitti" / "kitti_peds_v2.pickle"
-    assert f"cannot download http://127.0.0.1:{port}/kitti_peds_v2.pickle (URLError: [Errno 111] Connection " \
-           f"refused); to put it there by hand, save it as {target} (none published" in message
+    assert f"cannot download http://127.0.0.1:{port}/kitti_peds_v2.pickle (URLError: [Errno" in message
+    assert f"Connection refused); to put it there by hand, save it as {target} (none published" in message
     assert not target.exists()
 
 
