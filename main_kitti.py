@@ -26,7 +26,7 @@ from torch.utils.data import Dataset
 import training_loop
 from datasets.factor_pairs import DISTRIBUTIONS, DataFormatError, GridPairs
 from datasets.natural_sprites import NaturalSprites
-from datasets.slowvae_files import READERS
+from datasets.slowvae_files import MPI3D_VARIANTS, READERS
 from kitti_masks import slowvae
 from kitti_masks.dataset import KittiFormatError, KittiMasks
 from kitti_masks.evaluation import evaluate_encoder
@@ -107,6 +107,8 @@ def get_args_parser() -> argparse.ArgumentParser:
                       help=f"{GRID_DATA}rate of the data laplace (larger: sparser; -1 = rand in U(1, 10))")
     data.add_argument("--data-k", type=int, default=-1,
                       help=f"{GRID_DATA}number of factors the data uniform changes (-1 = rand)")
+    data.add_argument("--mpi3d-variant", default="real", choices=MPI3D_VARIANTS,
+                      help="mpi3d: which release to read, mpi3d_<variant>.npz (real, as in SlowVAE)")
     data.add_argument("--natural-discrete", action="store_true",
                       help="natural: discretize natural sprites (x, y, area to 32, 32, 6 bins)")
     return parser
@@ -163,7 +165,8 @@ def experiment_dir(args: argparse.Namespace) -> str:
                                                                                        args.data_distribution)
     model = (f"{args.p}_{args.box_norm}" if args.model == "infonce" else
              "_".join(f"{w:g}" for w in slowvae_weights(args)))
-    return os.path.join(f"{args.dataset}_{data}", model)
+    name = f"mpi3d_{args.mpi3d_variant}" if args.dataset == "mpi3d" and args.mpi3d_variant != "real" else args.dataset
+    return os.path.join(f"{name}_{data}", model)
 
 
 def run_seeds(args: argparse.Namespace) -> list[int]:
@@ -199,7 +202,8 @@ def load_dataset(args: argparse.Namespace) -> Dataset:
             return KittiMasks.from_dir(args.data_dir, max_delta_t=args.kitti_max_delta_t)
         if args.dataset == "natural":
             return NaturalSprites.from_dir(args.data_dir, discrete=args.natural_discrete)
-        grid = READERS[args.dataset](args.data_dir)
+        variant = {"variant": args.mpi3d_variant} if args.dataset == "mpi3d" else {}
+        grid = READERS[args.dataset](args.data_dir, **variant)
         return GridPairs(grid, args.data_distribution, rate=args.rate_data, k=args.data_k)
     except (KittiFormatError, DataFormatError, ValueError) as e:
         die(str(e))

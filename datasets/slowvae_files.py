@@ -4,7 +4,7 @@ returning a `FactorGrid` with the factors disentanglement_lib defines (Locatello
   latents_classes (N, 6) over (color, shape, scale, orientation, posX, posY) in C order; color (one value) is dropped.
 - 3D Shapes `3dshapes.h5`: images (N, 64, 64, 3) uint8, labels (N, 6) float (floor, wall and object hue, scale,
   shape, orientation) in C order; the grid is read off the distinct label values (needs h5py).
-- MPI3D     `mpi3d_real.npz`: images (N, 64, 64, 3) uint8 over the 6×6×2×3×3×40×40 grid in C order.
+- MPI3D     `mpi3d_{real,toy,realistic}.npz`: images (N, 64, 64, 3) uint8 over the 6×6×2×3×3×40×40 grid in C order.
 - Cars3D    a folder of `.mat` files, one per car, each `im` (H, W, 3, 24 azimuths, 4 elevations) uint8, read with
   scipy.io.loadmat and resized to 64×64 (files in name order are the object factor).
 - SmallNORB the NORB binary matrices `smallnorb-5x46789x9x18x6x2x96x96-training-{dat,cat,info}.mat` and
@@ -26,21 +26,21 @@ from datasets.factor_pairs import DataFormatError, FactorGrid
 
 DSPRITES_FILE = "dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz"
 SHAPES3D_FILE = "3dshapes.h5"
-MPI3D_FILE = "mpi3d_real.npz"
+MPI3D_FILE = "mpi3d_{}.npz"  # the variant: real, toy or realistic
+MPI3D_VARIANTS = ("real", "toy", "realistic")
 MPI3D_SIZES = (6, 6, 2, 3, 3, 40, 40)
 NORB_FILES = ("smallnorb-5x46789x9x18x6x2x96x96-training", "smallnorb-5x01235x9x18x6x2x96x96-testing")
 NORB_MAGIC = {0x1E3D4C55: np.uint8, 0x1E3D4C54: np.int32}  # ubyte matrix, int32 matrix
 READ_ERRORS = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, struct.error)
+DOWNLOAD = "get it with 'python tools/download.py {} --data-dir DATA' (it lands in DATA/{}; docs/datasets.md)"
 STAND_IN = "or write a stand-in with 'python -m tools.slowvae_data.{} --data-dir DIR'"
 HOW_TO_GET = {
-    "dSprites": "download it from https://github.com/deepmind/dsprites-dataset " + STAND_IN.format("dsprites"),
-    "3D Shapes": "download it from https://storage.googleapis.com/3d-shapes/3dshapes.h5 " + STAND_IN.format("shapes3d"),
-    "MPI3D": "download it from https://storage.googleapis.com/disentanglement_dataset/Final_Dataset/mpi3d_real.npz",
-    "Cars3D": "download http://www.scottreed.info/files/nips2015-analogy-data.tar.gz and pass its data/cars folder",
-    "SmallNORB": "download the six smallnorb-*.mat.gz files from https://cs.nyu.edu/~ylclab/data/norb-v1.0-small/ "
-                 "and gunzip them",
-    "Natural Sprites": "convert https://zenodo.org/record/3948069/files/downscale_keepaspect.csv with "
-                       "'python -m tools.slowvae_data.natural_sprites --from-csv CSV --data-dir DIR', "
+    "dSprites": DOWNLOAD.format("dsprites", "dsprites") + " " + STAND_IN.format("dsprites"),
+    "3D Shapes": DOWNLOAD.format("shapes3d", "shapes3d") + " " + STAND_IN.format("shapes3d"),
+    "MPI3D": DOWNLOAD.format("mpi3d_real (or mpi3d_toy, mpi3d_realistic)", "mpi3d"),
+    "Cars3D": DOWNLOAD.format("cars3d", "cars3d/data/cars"),
+    "SmallNORB": DOWNLOAD.format("smallnorb", "smallnorb") + ", gunzipped",
+    "Natural Sprites": DOWNLOAD.format("natural_sprites", "natural") + ", converted from the released CSV, "
                        + STAND_IN.format("natural_sprites")}
 
 
@@ -110,8 +110,9 @@ def read_shapes3d(data_dir: str) -> FactorGrid:
                       tuple(range(6)))
 
 
-def read_mpi3d(data_dir: str, sizes: tuple[int, ...] = MPI3D_SIZES) -> FactorGrid:
-    path = require_file(os.path.join(data_dir, MPI3D_FILE), "MPI3D")
+def read_mpi3d(data_dir: str, sizes: tuple[int, ...] = MPI3D_SIZES, variant: str = "real") -> FactorGrid:
+    """`variant`: the file mpi3d_{real,toy,realistic}.npz; all three have the same factors."""
+    path = require_file(os.path.join(data_dir, MPI3D_FILE.format(variant)), "MPI3D")
     try:
         with np.load(path) as f:
             images = f["images"]

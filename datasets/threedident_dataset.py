@@ -1,7 +1,8 @@
 """3DIdent image folders (paper §5.3): the pair-sampling training stream and the in-order test set.
 
 Folder format (as released): `raw_latents.npy` (N, d) float32 and `images/<index>.png`, the index
-zero-padded to ceil(log10 N) digits. Images are RGB, read with PIL, and leave the data workers as uint8
+zero-padded to ceil(log10 N) digits as cl-ica writes them; a folder whose names have another width (AdaSSL's
+docs show `00000.png` in the 250 000-render train folder; unverified) is read as it is. Images are RGB, read with PIL, and leave the data workers as uint8
 (3, H, W) tensors: 4× fewer bytes to share, pin and copy than float32. The training script normalises them
 on its device with `normalise_images` (x/255 − mean)/std, with the released statistics below or a folder's
 own (`image_stats.json`, written by tools/3dident/image_stats.py). Resizing is not needed: the ResNets
@@ -36,10 +37,18 @@ class DatasetFormatError(ValueError):
     """A dataset folder that does not have the 3DIdent format (reported as a one-line error)."""
 
 
-def image_name(index: int, n_images: int) -> str:
-    """`images/` file name of render `index` in a folder of `n_images` renders."""
-    digits = max(1, math.ceil(math.log10(n_images)))
+def image_name(index: int, n_images: int, digits: int | None = None) -> str:
+    """`images/` file name of render `index` in a folder of `n_images` renders (zero-padded to `digits`,
+    default ceil(log10 n_images))."""
+    digits = digits or max(1, math.ceil(math.log10(n_images)))
     return f"{index:0{digits}d}.png"
+
+
+def name_digits(present: set[str], n_images: int) -> int | None:
+    """The zero-padding of the names in `present`: that of image_name when its render 0 is there, else the
+    width of the first `0…0.png` present (None: neither)."""
+    widths = [len(image_name(0, n_images)) - 4] + list(range(1, 11))
+    return next((w for w in widths if "0" * w + ".png" in present), None)
 
 
 def load_raw_latents(root: str | os.PathLike, expected_width: int | None = None) -> np.ndarray:
@@ -69,7 +78,8 @@ def image_paths(root: str | os.PathLike, n_images: int) -> list[Path]:
     if not folder.is_dir():
         raise DatasetFormatError(f"image folder not found: {folder}")
     present = set(os.listdir(folder))
-    names = [image_name(i, n_images) for i in range(n_images)]
+    digits = name_digits(present, n_images)
+    names = [image_name(i, n_images, digits) for i in range(n_images)]
     missing = [name for name in names if name not in present]
     if missing:
         raise DatasetFormatError(f"{folder} lacks {len(missing)} of the {n_images} images raw_latents.npy "

@@ -28,7 +28,8 @@ except ImportError:  # numpy 1
 
 FILE_NAME = "kitti_peds_v2.pickle"
 URL = "https://zenodo.org/record/3931823/files/kitti_peds_v2.pickle?download=1"
-HOW_TO_GET = (f"download it from {URL}, or write a synthetic stand-in with "
+HOW_TO_GET = (f"get it ({URL}) with 'python tools/download.py kitti_masks --data-dir DATA' (it lands in "
+              f"DATA/kitti; docs/datasets.md), or write a synthetic stand-in with "
               f"'python -m tools.kitti_masks.make_synthetic --data-dir <dir>'")
 LATENT_NAMES = ("com_row", "com_col", "area")
 Pair = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]

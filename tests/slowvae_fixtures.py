@@ -16,10 +16,10 @@ def cell_image(cell: int, shape: tuple[int, ...]) -> np.ndarray:
     return np.full(shape, cell % 251, dtype=np.uint8)
 
 
-def write_mpi3d(data_dir: str, sizes: tuple[int, ...]) -> str:
-    """mpi3d_real.npz: images (N, 64, 64, 3), image i showing cell i."""
+def write_mpi3d(data_dir: str, sizes: tuple[int, ...], variant: str = "real") -> str:
+    """mpi3d_<variant>.npz: images (N, 64, 64, 3), image i showing cell i."""
     os.makedirs(data_dir, exist_ok=True)
-    path = os.path.join(data_dir, MPI3D_FILE)
+    path = os.path.join(data_dir, MPI3D_FILE.format(variant))
     np.savez(path, images=np.stack([cell_image(i, (64, 64, 3)) for i in range(int(np.prod(sizes)))]))
     return path
 

@@ -42,6 +42,13 @@ def test_mpi3d_image_i_is_cell_i(tmp_path):
     assert grid.images[17, 5, 5, 0] == 17
 
 
+def test_mpi3d_variants_are_their_own_files(tmp_path):
+    write_mpi3d(str(tmp_path), MPI3D_TINY, "toy")
+    assert read_mpi3d(str(tmp_path), MPI3D_TINY, variant="toy").images.shape == (24, 64, 64, 3)
+    with pytest.raises(DataFormatError, match=r"mpi3d_real.npz; get it with 'python tools/download.py mpi3d_real"):
+        read_mpi3d(str(tmp_path), MPI3D_TINY)
+
+
 def test_cars3d_views_resized_and_ordered_elevation_azimuth_object(tmp_path):
     write_cars3d(str(tmp_path), n_cars=3, n_azimuths=4, n_elevations=2, size=128)
     grid = read_cars3d(str(tmp_path))

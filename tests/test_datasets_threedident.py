@@ -8,22 +8,23 @@ from torch.utils.data import DataLoader
 
 from datasets.threedident_dataset import (IMAGE_MEAN, IMAGE_STD, DatasetFormatError, SequentialThreeDIdentDataset,
                                           ThreeDIdentDataset, image_name, load_image, load_raw_latents,
-                                          normalise_images, pair_loader)
+                                          name_digits, normalise_images, pair_loader)
 from datasets.threedident_latents import build_latent_space, select_columns
 from distributed_utils import shard
 
 N = 400
 
 
-def write_folder(root, n=N, width=10, n_images=None):
-    """raw_latents.npy plus 8×8 PNGs whose red/green values spell the render index."""
+def write_folder(root, n=N, width=10, n_images=None, digits=None):
+    """raw_latents.npy plus 8×8 PNGs whose red/green values spell the render index (names zero-padded to
+    `digits`, default image_name's)."""
     root.mkdir(parents=True, exist_ok=True)
     np.save(root / "raw_latents.npy", np.random.default_rng(0).uniform(-1, 1, (n, width)).astype(np.float32))
     (root / "images").mkdir()
     for i in range(n if n_images is None else n_images):
         pixels = np.zeros((8, 8, 3), np.uint8)
         pixels[..., 0], pixels[..., 1] = i % 256, i // 256
-        Image.fromarray(pixels).save(root / "images" / image_name(i, n))
+        Image.fromarray(pixels).save(root / "images" / image_name(i, n, digits))
     return root
 
 
@@ -140,6 +141,21 @@ def test_column_selection(folder):
     layout = select_columns(True, color_only=True)
     data = SequentialThreeDIdentDataset(folder, layout.columns, 10, load_images=False)
     assert np.allclose(data[5][0].numpy(), np.load(folder / "raw_latents.npy")[5, 7:])
+
+
+@pytest.mark.parametrize("present, n, digits", [({"000000.png", "000001.png"}, 250000, 6),
+                                                ({"00000.png", "00001.png"}, 250000, 5), ({"00000.png"}, 25000, 5),
+                                                ({"0000.png"}, 25000, 4), ({"1.png"}, 25000, None)])
+def test_the_name_width_is_read_off_render_zero(present, n, digits):
+    assert name_digits(present, n) == digits
+
+
+def test_a_folder_with_wider_names_is_read_in_order(tmp_path):
+    """The released train folder's width is unverified (6 digits by cl-ica's rule, 5 in AdaSSL's docs)."""
+    wide = write_folder(tmp_path / "wide", n=20, digits=3)
+    assert (wide / "images" / "019.png").is_file()
+    data = SequentialThreeDIdentDataset(wide, None, 10)
+    assert decode_index(torch.stack([data[i][1] for i in range(20)])).tolist() == list(range(20))
 
 
 def test_bad_folders_are_reported(tmp_path, folder):

@@ -18,7 +18,8 @@ from tools.kitti_masks.make_synthetic import WalkConfig, write_synthetic
 
 REPO = Path(__file__).resolve().parents[1]
 
-# Defaults of the seed's main_kitti.py listing (+ --data-dir, --resume, --model, --box-init), spelled as there.
+# Defaults of the seed's main_kitti.py listing (+ --data-dir, --resume, --model, --box-init, --mpi3d-variant),
+# spelled as there.
 SEED_DEFAULTS = {
     "--box-norm": 0, "--p": 1, "--experiment-dir": "", "--evaluate": False, "--specify": "", "--random-search": False,
     "--random-seeds": False, "--seed": 2, "--beta": 1, "--gamma": 10, "--rate-prior": 6,
@@ -28,9 +29,11 @@ SEED_DEFAULTS = {
     "--batch-size": 64, "--num-workers": 2, "--image-size": 64, "--use-writer": False, "--z-dim": 10, "--lr": 1e-4,
     "--beta1": 0.9, "--beta2": 0.999, "--ckpt-name": "last", "--log-step": 1000, "--save-step": 10000,
     "--kitti-max-delta-t": 1, "--natural-discrete": False, "--verbose": False, "--cuda": False, "--num_runs": 10,
-    "--data-dir": "./data/kitti/", "--resume": False, "--model": "infonce", "--box-init": 1.0}
+    "--data-dir": "./data/kitti/", "--resume": False, "--model": "infonce", "--box-init": 1.0,
+    "--mpi3d-variant": "real"}
 SLOWVAE_GROUPS = {"SlowVAE model": {"--beta", "--gamma", "--rate-prior", "--betavae", "--search-beta"},
-                  "SlowVAE datasets": {"--data-distribution", "--rate-data", "--data-k", "--natural-discrete"}}
+                  "SlowVAE datasets": {"--data-distribution", "--rate-data", "--data-k", "--mpi3d-variant",
+                                       "--natural-discrete"}}
 
 
 @pytest.fixture(scope="module")

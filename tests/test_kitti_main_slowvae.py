@@ -60,6 +60,17 @@ def test_training_raises_the_mcc_above_the_untrained_encoders(run, model, flags)
     assert trained["mcc"] > untrained["mcc"] + 0.05, (untrained["mcc"], trained["mcc"])
 
 
+def test_mpi3d_variant_reads_its_file_and_names_its_experiment(tmp_path, monkeypatch):
+    monkeypatch.setitem(main_kitti.READERS, "mpi3d", partial(read_mpi3d, sizes=MPI3D_TINY))
+    write_mpi3d(str(tmp_path), MPI3D_TINY, "toy")  # no mpi3d_real.npz there
+    args = main_kitti.get_args_parser().parse_args(["--dataset", "mpi3d", "--mpi3d-variant", "toy", "--data-dir",
+                                                    str(tmp_path)])
+    assert len(main_kitti.load_dataset(args).grid.images) == np.prod(MPI3D_TINY)
+    assert main_kitti.experiment_dir(args) == "mpi3d_toy_laplace/1_0"
+    args.mpi3d_variant = "real"
+    assert main_kitti.experiment_dir(args) == "mpi3d_laplace/1_0"
+
+
 def test_uniform_k_1_pairs_differ_in_one_factor(data_dirs):
     args = main_kitti.get_args_parser().parse_args(["--dataset", "dsprites", "--data-dir", str(data_dirs["dsprites"]),
                                                     "--data-distribution", "uniform", "--data-k", "1"])

@@ -64,6 +64,13 @@ def sequences_from_csv(path: str) -> dict[str, np.ndarray]:
             "lengths": np.array([len(run) for run in sequences], dtype=np.int64)}
 
 
+def write_sequences(data_dir: str, data: dict[str, np.ndarray]) -> str:
+    """`data` as `<data_dir>/natural_sprites.npz`, written atomically; returns its path."""
+    path = os.path.join(data_dir, FILE_NAME)
+    atomic_write(path, lambda f: np.savez_compressed(f, **data))
+    return path
+
+
 def get_args_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=f"Write Natural Sprites sequences ({FILE_NAME}).")
     parser.add_argument("--data-dir", default="./data/natural/", help="output folder (default ./data/natural/)")
@@ -78,8 +85,7 @@ def main() -> None:
     if args.n_sequences < 1:
         die("--n-sequences must be ≥ 1")
     data = sequences_from_csv(args.from_csv) if args.from_csv else make_sequences(args.n_sequences, args.seed)
-    path = os.path.join(args.data_dir, FILE_NAME)
-    atomic_write(path, lambda f: np.savez_compressed(f, **data))
+    path = write_sequences(args.data_dir, data)
     print(f"wrote {path}: {len(data['lengths'])} sequences, {len(data['latents'])} frames")
 
 
