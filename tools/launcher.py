@@ -9,8 +9,8 @@ submits only the cells that are neither finished nor still queued or running, so
 log; the other cells' rows are kept.
 
 Preemption and time limits: SLURM (or the local executor) sends SIGUSR2 before it stops a job; submitit then calls
-`checkpoint` of the job's callable (`ToolCell`, `TrainJob`) and requeues it, and the requeued job trains on from
-the run folder's checkpoint.pt (the tools and `TrainJob` resume a run whose checkpoint exists, training_loop.py),
+`checkpoint` of the job's callable (tools/jobs.py) and requeues it, and the requeued job trains on from
+the run folder's checkpoint.pt (the tools and tools/jobs.py resume a run whose checkpoint exists, training_loop.py),
 so it ends with the scores of a run left alone.
 
     python tools/table1_grid.py --launcher submitit --cluster slurm --partition gpu --gpus-per-node 1 --scale paper
@@ -19,11 +19,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib
 import json
 import os
 import pickle
-import runpy
 import shutil
 import sys
 import time
@@ -34,10 +32,10 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from tools.jobs import ToolCell  # noqa: E402
 from training_utils import atomic_write, die  # noqa: E402
 
 POLL_S = {"local": 1.0, "slurm": 60.0}  # seconds between looks at the jobs while waiting
-RESUMABLE = {"main_3dident.py": ("output_dir", "--resume"), "main_mlp.py": ("save_dir", "--resume-training")}
 
 
 def add_launcher_args(parser: argparse.ArgumentParser) -> None:
@@ -110,37 +108,6 @@ def repo_on_pythonpath() -> Iterator[None]:
             os.environ["PYTHONPATH"] = old
 
 
-def one_line_error(error: SystemExit) -> RuntimeError:
-    """A script's `die` (SystemExit with a message) as an exception the job records as its error."""
-    return RuntimeError(str(error.code).strip().splitlines()[-1])
-
-
-class ToolCell:
-    """One cell as a job: `function(*args)` of the tool module `module` (file `tool`), imported in the job.
-    Requeued after preemption or the time limit: the cell runs again and its training resumes its checkpoint."""
-
-    def __init__(self, function: Callable, args: tuple):
-        module = sys.modules[function.__module__]
-        self.tool, self.module, self.function, self.args = module.__file__, module.__name__, function.__name__, args
-
-    def __call__(self) -> dict:
-        folder = str(Path(self.tool).parent)
-        if folder not in sys.path:
-            sys.path.insert(0, folder)  # tools/3dident's scripts import their neighbours
-        name = Path(self.tool).stem if self.module == "__main__" else self.module
-        try:
-            return getattr(importlib.import_module(name), self.function)(*self.args)
-        except SystemExit as e:
-            if isinstance(e.code, str):
-                raise one_line_error(e) from None
-            raise  # submitit's requeue exits with a number
-
-    def checkpoint(self):
-        """submitit's hook on SIGUSR2: requeue the same cell (it resumes from the run folder)."""
-        from submitit.helpers import DelayedSubmission
-        return DelayedSubmission(self)
-
-
 def cell_record(path: Path) -> dict:
     return json.loads(path.read_text())
 
@@ -173,7 +140,7 @@ def failure(record: dict) -> str | None:
     if outcome is None:
         return "ended without a result (killed, or out of memory?)"
     kind, value = outcome
-    return None if kind == "success" else "failed: " + str(value).strip().splitlines()[-1]
+    return None if kind == "success" else "failed: " + str(value).strip().splitlines()[-1].split("error: ", 1)[-1]
 
 
 def failure_line(key: str, record: dict) -> str:
@@ -242,35 +209,3 @@ def report(failures: list[str]) -> None:
     """Stop with one line per failed cell (exit status 1), after the finished rows were written."""
     if failures:
         raise SystemExit("\n".join(failures))
-
-
-class TrainJob:
-    """One task of a training job: sets torchrun's rendezvous variables from the job (MASTER_ADDR/PORT, RANK,
-    WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE: rank = global task id, one task per GPU) and runs `script argv`
-    in-process. Requeued after preemption or the time limit with the script's resume flag (RESUMABLE)."""
-
-    def __init__(self, script: str, argv: list[str]):
-        self.script, self.argv = script, list(argv)
-
-    def __call__(self) -> None:
-        import submitit
-        submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False, overwrite=True)
-        sys.argv = [self.script, *self.resume_argv()]
-        try:
-            runpy.run_path(str(REPO / self.script), run_name="__main__")
-        except SystemExit as e:
-            if isinstance(e.code, str):
-                raise one_line_error(e) from None
-            if e.code:
-                raise
-
-    def resume_argv(self) -> list[str]:
-        """argv, with the resume flag once the run folder holds a checkpoint."""
-        dest, flag = RESUMABLE[self.script]
-        folder = getattr(importlib.import_module(Path(self.script).stem).get_args_parser().parse_args(self.argv), dest)
-        resume = folder and (Path(folder) / "checkpoint.pt").is_file() and flag not in self.argv
-        return [*self.argv, flag] if resume else self.argv
-
-    def checkpoint(self):
-        from submitit.helpers import DelayedSubmission
-        return DelayedSubmission(self)

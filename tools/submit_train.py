@@ -1,5 +1,5 @@
 """Submit one training run as a submitit job: main_3dident.py on --nodes N × --tasks-per-node G (one rank per GPU,
-torchrun's rendezvous variables set from the job, tools/launcher.py `TrainJob`), or main_mlp.py in one task. The
+torchrun's rendezvous variables set from the job, tools/jobs.py `TrainJob`), or main_mlp.py in one task. The
 global batch keeps its meaning: --batch-size is split evenly over the N·G ranks (distributed_utils.py), so the job
 trains as one process on the whole batch does. A preempted or timed-out job is requeued and resumes its run folder.
 
@@ -20,16 +20,18 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from tools import launcher  # noqa: E402
+from tools.jobs import RESUMABLE, TrainJob  # noqa: E402
 from training_utils import die  # noqa: E402
 
 
 def get_args_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser("submit_train.py", description="One training run as a (multi-node) job.")
+    parser = argparse.ArgumentParser("submit_train.py", description="One training run as a (multi-node) job.",
+                                     allow_abbrev=False)  # the script's flags are its own, not prefixes of ours
     parser.add_argument("--nodes", type=int, default=1, help="Nodes of the job (main_3dident only above 1).")
     parser.add_argument("--tasks-per-node", type=int, default=1,
                         help="Ranks per node: one per GPU (= --gpus-per-node), or CPU ranks with gloo.")
     parser.add_argument("--jobs-dir", default="runs/submitit", help="submitit's pickles and the job's logs.")
-    parser.add_argument("script", choices=tuple(launcher.RESUMABLE), help="The training script.")
+    parser.add_argument("script", choices=tuple(RESUMABLE), help="The training script.")
     parser.add_argument("argv", nargs=argparse.REMAINDER, help="The script's flags (--output-dir / --save-dir: the "
                         "run folder a requeued job resumes).")
     launcher.add_launcher_args(parser)
@@ -42,7 +44,7 @@ def main(argv: list[str] | None = None):
     ranks = args.nodes * args.tasks_per_node
     if args.script == "main_mlp.py" and ranks > 1:
         die(f"main_mlp.py trains in one process: use --nodes 1 --tasks-per-node 1, not {ranks} ranks")
-    job = launcher.TrainJob(args.script, args.argv)
+    job = TrainJob(args.script, args.argv)
     job.resume_argv()  # the script's own parser: bad flags stop here, before anything is submitted
     executor = launcher.make_executor(args, Path(args.jobs_dir), nodes=args.nodes, tasks_per_node=args.tasks_per_node)
     with launcher.repo_on_pythonpath():
