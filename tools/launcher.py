@@ -43,7 +43,7 @@ def add_launcher_args(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("launcher", "run the cells as submitit jobs (docs/cluster.md)")
     add = group.add_argument
     add("--launcher", choices=("local", "submitit"), default="local",
-        help="local: run the cells in this process's machine, as today; submitit: one job per cell, on --cluster.")
+        help="local: run the cells from this process, as without a launcher; submitit: one job per cell, on --cluster.")
     add("--cluster", choices=("slurm", "local"), default="slurm",
         help="slurm: sbatch a job array (needs sbatch); local: the same jobs as processes of this machine.")
     add("--partition", default=None, help="SLURM partition of the jobs (the cluster's default if unset).")
@@ -96,7 +96,7 @@ def make_executor(args: argparse.Namespace, folder: Path, **shape):
 @contextlib.contextmanager
 def repo_on_pythonpath() -> Iterator[None]:
     """PYTHONPATH starting with the repository while jobs are submitted: the jobs inherit it (sbatch exports the
-    environment) and unpickle their callables from tools.launcher wherever they start."""
+    environment) and unpickle their callables from tools.jobs wherever they start."""
     old = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), old]))
     try:
@@ -106,10 +106,6 @@ def repo_on_pythonpath() -> Iterator[None]:
             del os.environ["PYTHONPATH"]
         else:
             os.environ["PYTHONPATH"] = old
-
-
-def cell_record(path: Path) -> dict:
-    return json.loads(path.read_text())
 
 
 def job_result(record: dict) -> tuple[str, object] | None:
@@ -154,7 +150,7 @@ def collect(folder: Path, on_row: Callable[[dict], None],
     counts as running."""
     running, finished, failures = set(), set(), {}
     for path in sorted((folder / "cells").glob("*.json")):
-        key, record = path.stem, cell_record(path)
+        key, record = path.stem, json.loads(path.read_text())
         if job_result(record) is None and (not check_alive or job_alive(record)):
             running.add(key)
             continue
