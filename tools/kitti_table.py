@@ -6,8 +6,9 @@ same rows on another of main_kitti's datasets.
 Each cell calls `main_kitti.main` in-process with the CPU recipe (`RECIPE`: 3000 iterations at batch 128, lr
 1e-4 as in the paper; the box starts at side 10, see README "KITTI Masks"); SlowVAE keeps its batch 64.
 Resumable: every finished cell appends one row to `<out>/runs.csv` and is skipped on the next call (whatever
-flags it ran with: give another recipe another --out); `<out>/kitti_table.md` is rewritten after
-each cell, with the number of seeds per cell (an incomplete cell says so).
+flags it ran with: give another recipe another --out); an interrupted cell continues from its checkpoint
+(`--resume`); `<out>/kitti_table.md` is rewritten after each cell, with the number of seeds per cell (an
+incomplete cell says so). `--launcher submitit` runs each cell as a SLURM job (tools/launcher.py).
 
     python tools/kitti_table.py --data-dir data/kitti --seeds 0 1 2 --out results/kitti_cpu/batch128
 """
@@ -23,6 +24,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 import main_kitti  # noqa: E402
+from tools import launcher  # noqa: E402
 from tools.table1_grid import append_run, mean_std, read_runs  # noqa: E402
 
 MODELS = {  # name → (label, flags); the flags come after RECIPE and override it
@@ -57,6 +59,7 @@ def get_args_parser() -> argparse.ArgumentParser:
                         help="Images per batch, 2 × pairs, of the InfoNCE rows (default: the recipe's 128; "
                         "the SlowVAE row keeps 64).")
     parser.add_argument("--table-only", action="store_true", help="Rewrite the table from runs.csv; run nothing.")
+    launcher.add_launcher_args(parser)
     return parser
 
 
@@ -71,9 +74,11 @@ def cell_flags(model: str, delta_t: int, seed: int, args: argparse.Namespace) ->
 
 
 def run_cell(model: str, delta_t: int, seed: int, args: argparse.Namespace) -> dict:
+    """Train one cell with main_kitti (continuing its checkpoint if one is there); return its runs.csv row."""
     flags = cell_flags(model, delta_t, seed, args)
+    checkpoint = Path(args.runs_dir) / "outputs" / f"{model}_dt{delta_t}" / str(seed) / "checkpoint.pt"
     start = time.perf_counter()
-    result, = main_kitti.main(flags)
+    result, = main_kitti.main([*flags, *(["--resume"] if checkpoint.is_file() else [])])
     return {"model": model, "max_delta_t": delta_t, "seed": seed, "mcc": f"{result['mcc']:.4f}",
             "r2": f"{result['r2']:.4f}", "wall_s": f"{time.perf_counter() - start:.1f}", "flags": " ".join(flags)}
 
@@ -102,15 +107,23 @@ def main(args: argparse.Namespace) -> None:
         (out / "kitti_table.md").write_text(text)
         print(text)
 
-    if not args.table_only:
-        done = {(r["model"], int(r["max_delta_t"]), int(r["seed"])) for r in read_runs(runs)}
-        for seed in args.seeds:  # seed-major: every cell gets its first seed before any its second
-            for delta_t in args.delta_ts:
-                for model in args.models:
-                    if (model, delta_t, seed) not in done:
-                        append_run(runs, run_cell(model, delta_t, seed, args), RUN_FIELDS)
-                        write_table()
+    def finish(row: dict) -> None:
+        append_run(runs, row, RUN_FIELDS)
+        write_table()
+
+    jobs = Path(args.runs_dir) / "submitit"
+    failures = launcher.collected(jobs, finish)
+    done = {(r["model"], int(r["max_delta_t"]), int(r["seed"])) for r in read_runs(runs)}
+    todo = [] if args.table_only else [(model, delta_t, seed) for seed in args.seeds for delta_t in args.delta_ts
+                                       for model in args.models if (model, delta_t, seed) not in done]
+    if args.launcher == "submitit" and todo:  # seed-major: every cell gets its first seed before any its second
+        failures += launcher.run_jobs({f"{m}_dt{d}_seed{s}": (run_cell, (m, d, s, args)) for m, d, s in todo},
+                                      finish, args, jobs)
+    else:
+        for cell in todo:
+            finish(run_cell(*cell, args))
     write_table()
+    launcher.report(failures)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,8 @@ to the conditional, 64× that for the L3 model, `cpu_tau`; a few rows change bat
 and thread count are its own.
 
 `--jobs N` runs N cells at once: on a machine with GPUs each cell on its own GPU (`CUDA_VISIBLE_DEVICES`),
-else each on the CPU with `--threads` threads.
+else each on the CPU with `--threads` threads. `--launcher submitit` runs each cell as a job of a SLURM job
+array, or with `--cluster local` as a local process (tools/launcher.py, docs/cluster.md).
 
 Resumable: every finished cell appends one row to `<out>/runs.csv` and is skipped on the next call;
 an interrupted cell continues from its checkpoint (`--resume-training`). After each cell the Markdown
@@ -42,6 +43,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 import main_mlp  # noqa: E402
+from tools import launcher  # noqa: E402
 from training_utils import die  # noqa: E402
 
 TARGET = 0.95  # a run "reaches" a row's claim when its score is at least TARGET × the claimed score
@@ -223,6 +225,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--extra", nargs=argparse.REMAINDER, default=[],
                         help="Flags appended to every cell's main_mlp.py command line (last; overrides the scale), "
                              "e.g. --extra --n-steps 200.")
+    launcher.add_launcher_args(parser)
     return parser
 
 
@@ -362,6 +365,16 @@ def main(args: argparse.Namespace) -> list[dict]:
     out, runs_dir = Path(args.out), Path(args.runs_dir) / args.scale
     (out / "metrics").mkdir(parents=True, exist_ok=True)
     runs_csv = out / "runs.csv"
+
+    def finish(row: dict) -> None:
+        """A finished cell: its row, its metrics.csv and the table, written as cells finish."""
+        append_run(runs_csv, row)
+        name = f"{row['setting']}_seed{row['seed']}"
+        shutil.copyfile(runs_dir / name / "metrics.csv", out / "metrics" / f"{name}.csv")
+        (out / "table1.md").write_text(markdown_table(read_runs(runs_csv), args.scale, out / "metrics",
+                                                      len(args.seeds)))
+
+    failures = launcher.collected(runs_dir / "submitit", finish)
     done = {(r["setting"], int(r["seed"]), r["scale"]) for r in read_runs(runs_csv)}
     todo = []
     for name in [] if args.table_only else args.settings:
@@ -370,6 +383,11 @@ def main(args: argparse.Namespace) -> list[dict]:
                 print(f"skip {name} seed {seed}: already in {runs_csv}")
             else:
                 todo.append((name, seed))
+    if args.launcher == "submitit" and todo:
+        failures += launcher.run_jobs({f"{name}_seed{seed}": (run_cell, (SETTINGS_BY_NAME[name], seed, args,
+                                                                         runs_dir / f"{name}_seed{seed}"))
+                                       for name, seed in todo}, finish, args, runs_dir / "submitit")
+        todo = []
     slots = device_slots(args.jobs)
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         cells = {pool.submit(run_cell_in_slot, SETTINGS_BY_NAME[name], seed, args, runs_dir / f"{name}_seed{seed}",
@@ -377,17 +395,15 @@ def main(args: argparse.Namespace) -> list[dict]:
         for cell in as_completed(cells):  # rows are written here, by one thread, as cells finish
             name, seed = cells[cell]
             try:
-                append_run(runs_csv, cell.result())
+                finish(cell.result())
             except RuntimeError as e:
                 pool.shutdown(wait=False, cancel_futures=True)  # the cells not yet started
                 die(f"{name} seed {seed}: {e}")
-            shutil.copyfile(runs_dir / f"{name}_seed{seed}" / "metrics.csv", out / "metrics" / f"{name}_seed{seed}.csv")
-            (out / "table1.md").write_text(markdown_table(read_runs(runs_csv), args.scale, out / "metrics",
-                                                          len(args.seeds)))
     rows = read_runs(runs_csv)
     table = markdown_table(rows, args.scale, out / "metrics", len(args.seeds))
     (out / "table1.md").write_text(table)
     print(table)
+    launcher.report(failures)
     return rows
 
 

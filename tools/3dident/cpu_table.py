@@ -15,7 +15,8 @@ Outputs in `<out>`: runs.csv (one line per run: held-out R², MCC, per-latent R�
 per_latent_r2.png, curves.png and metrics/<row>_seed<k>.csv (each run's training log; `--table-only` redraws all
 from these). Resumable: each finished (row, seed) appends a line to runs.csv and is skipped next time; an interrupted
 training continues from its run folder (`--resume`). Renders that exist are kept (render_dataset.py re-renders
-only missing or damaged ones).
+only missing or damaged ones). `--launcher submitit` trains and tests each (row, seed) as a SLURM job, after
+rendering here (tools/launcher.py, docs/cluster.md).
 
     python tools/3dident/cpu_table.py --work-dir runs/3dident_cpu --out results/3dident_cpu
 """
@@ -46,6 +47,7 @@ if str(REPO) not in sys.path:
 
 from datasets.threedident_dataset import ThreeDIdentDataset  # noqa: E402
 from datasets.threedident_latents import build_latent_space, select_columns  # noqa: E402
+from tools import launcher  # noqa: E402
 
 TOOLS = Path(__file__).resolve().parent
 LATENTS = ("x", "y", "z", "α", "β", "γ", "spot. angle", "hue obj.", "hue spot.", "hue bg.")
@@ -84,6 +86,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (1e-3).")
     parser.add_argument("--threads", type=int, default=1, help="Torch threads of each process (1 on 2 cores).")
     parser.add_argument("--table-only", action="store_true", help="Rewrite table.md and the plots from runs.csv.")
+    launcher.add_launcher_args(parser)
     return parser
 
 
@@ -113,11 +116,15 @@ def parse_test(output: str) -> tuple[float, float, list[float]]:
     return float(scores["r2"]), float(scores["mcc"]), [float(v) for v in per_latent["values"].split()]
 
 
-def run_row(row: str, seed: int, args: argparse.Namespace, work: Path, env: dict, metrics_dir: Path) -> dict:
+def threads_env(threads: int) -> dict:
+    return {**os.environ, "OMP_NUM_THREADS": str(threads)}
+
+
+def run_row(row: str, seed: int, args: argparse.Namespace, work: Path, metrics_dir: Path) -> dict:
     """Train one row (resuming its run folder), copy its metrics.csv to `metrics_dir`, and score it on the
     held-out folder (the test call repeats the row's flags but the mode: the output normalisation must be the
     trained one)."""
-    py, flags = sys.executable, ROWS[row][2]
+    py, flags, env = sys.executable, ROWS[row][2], threads_env(args.threads)
     test = [py, "main_3dident.py", *(flags[2:] if flags else ()), "--mode", "test", "--offline-dataset",
             str(work / "test"), *common_flags(work)]
     train_s = 0.0
@@ -247,24 +254,32 @@ def main(argv: list[str] | None = None) -> None:
     args = get_args_parser().parse_args(argv)
     work, out = Path(args.work_dir).resolve(), Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+
+    def finish(record: dict) -> None:
+        append_run(out / "runs.csv", record)
+        write_outputs(out)
+
+    failures = launcher.collected(work / "submitit", finish)
     if not args.table_only:
-        env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
         start = time.perf_counter()
-        render(work, args.n_train, args.n_test, args.size, env)
+        render(work, args.n_train, args.n_test, args.size, threads_env(args.threads))
         print(f"rendered and measured in {time.perf_counter() - start:.0f} s", flush=True)
         spread = pair_spread(work / "train")
         box = spread / 2  # the same std in a box of side 1
         print(f"positive pairs: latent differences of std {spread:.3f} per latent in [-1, 1]; τ for a box "
               f"of side 1: L2 {2 * box ** 2:.3f}, L1 {box / 2 ** 0.5:.3f}", flush=True)
         done = {(r["row"], int(r["seed"])) for r in read_runs(out / "runs.csv")}
-        for row in args.rows:
-            for seed in [0] if ROWS[row][2] is None else args.seeds:
-                if (row, seed) in done:
-                    continue
-                append_run(out / "runs.csv", run_row(row, seed, args, work, env, out / "metrics"))
-                write_outputs(out)
+        todo = [(row, seed) for row in args.rows for seed in ([0] if ROWS[row][2] is None else args.seeds)
+                if (row, seed) not in done]
+        if args.launcher == "submitit" and todo:
+            failures += launcher.run_jobs({f"{row}_seed{seed}": (run_row, (row, seed, args, work, out / "metrics"))
+                                           for row, seed in todo}, finish, args, work / "submitit")
+        else:
+            for row, seed in todo:
+                finish(run_row(row, seed, args, work, out / "metrics"))
     write_outputs(out)
     print((out / "table.md").read_text())
+    launcher.report(failures)
 
 
 if __name__ == "__main__":

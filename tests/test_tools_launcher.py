@@ -1,0 +1,212 @@
+"""tools/launcher.py, tools/jobs.py and tools/submit_train.py with submitit's local executor: grid cells as jobs
+give the rows of the local run (also when one is preempted and requeued midway, and when the tool exits after
+submitting and a later call collects), two local tasks train as one torchrun group, and the one-line errors."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pickle
+import signal
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+import main_3dident
+from tests import killing, launcher_cells
+from tests.test_threedident_main import TINY, import_tool, metrics
+from tests.test_tools_table1 import fake_main, grid_args, read_rows  # noqa: F401  (fake_main: a fixture)
+from tools import kitti_table, launcher, submit_train, table1_grid
+from tools.kitti_masks.make_synthetic import WalkConfig, write_synthetic
+
+KITTI = ["--models", "infonce_l1_box", "--delta-ts", "1", "--seeds", "0", "1", "--max-iter", "60", "--batch-size", "8"]
+LOCAL_JOBS = ["--launcher", "submitit", "--cluster", "local", "--array-parallelism", "2"]
+
+
+def kitti(folder: Path, data: Path, *extra: str) -> None:
+    kitti_table.main(kitti_table.get_args_parser().parse_args(
+        ["--data-dir", str(data), *KITTI, "--out", str(folder / "out"), "--runs-dir", str(folder / "runs"), *extra]))
+
+
+def job_task_pid(record: Path) -> int:
+    """The job's task process: the one child of the local executor's controller (whose pid is the job id)."""
+    controller = json.loads(record.read_text())["job_id"]
+    children = Path(f"/proc/{controller}/task/{controller}/children").read_text().split()
+    assert len(children) == 1, children
+    return int(children[0])
+
+
+@pytest.fixture(scope="module")
+def kitti_runs(tmp_path_factory):
+    """Two KITTI cells run here and as local jobs: submitted with --no-wait, seed 0's job preempted (SIGUSR2)
+    once its first checkpoint is written, then collected by a second call that waits."""
+    root = tmp_path_factory.mktemp("kitti_jobs")
+    write_synthetic(str(root / "data"), 8, seed=0, config=WalkConfig(max_len=12))
+    kitti(root / "local", root / "data")
+    kitti(root / "jobs", root / "data", *LOCAL_JOBS, "--no-wait")
+    submitted = kitti_table.read_runs(root / "jobs" / "out" / "runs.csv")
+    checkpoint = root / "jobs" / "runs" / "outputs" / "infonce_l1_box_dt1" / "0" / "checkpoint.pt"
+    deadline = time.monotonic() + 120
+    while not checkpoint.is_file() and time.monotonic() < deadline:
+        time.sleep(0.005)
+    os.kill(job_task_pid(root / "jobs" / "runs" / "submitit" / "cells" / "infonce_l1_box_dt1_seed0.json"),
+            signal.SIGUSR2)
+    preempted_while_training = not (checkpoint.parent / "final_scores.json").is_file()
+    launcher.POLL_S["local"], poll = 0.1, launcher.POLL_S["local"]
+    try:
+        kitti(root / "jobs", root / "data", *LOCAL_JOBS)
+    finally:
+        launcher.POLL_S["local"] = poll
+    logs = "".join(p.read_text() for p in (root / "jobs" / "runs" / "submitit").glob("*_log.*"))
+    return SimpleNamespace(root=root, submitted=submitted, preempted_while_training=preempted_while_training, logs=logs)
+
+
+def scores(folder: Path) -> list[tuple]:
+    """(seed, MCC, R², flags with the folder's name as `<folder>`) of each row."""
+    return sorted((r["seed"], r["mcc"], r["r2"], r["flags"].replace(str(folder), "<folder>"))
+                  for r in kitti_table.read_runs(folder / "out" / "runs.csv"))
+
+
+def test_cells_as_jobs_give_the_rows_of_the_local_run_and_a_later_call_collects_them(kitti_runs):
+    assert kitti_runs.submitted == []  # --no-wait: the tool returned before any job finished
+    assert len(scores(kitti_runs.root / "jobs")) == 2
+    assert scores(kitti_runs.root / "jobs") == scores(kitti_runs.root / "local")
+    assert "(2/2 seeds) |" in (kitti_runs.root / "jobs" / "out" / "kitti_table.md").read_text()
+    assert not list((kitti_runs.root / "jobs" / "runs" / "submitit" / "cells").iterdir())  # all collected
+
+
+def test_preempted_job_is_requeued_and_resumes_to_the_same_scores(kitti_runs):
+    assert kitti_runs.preempted_while_training
+    assert "Requeued job" in kitti_runs.logs and "resuming" in kitti_runs.logs and "at iteration 0" in kitti_runs.logs
+    cell = Path("outputs") / "infonce_l1_box_dt1" / "0" / "metrics.csv"
+    assert killing.rows_without_time(kitti_runs.root / "jobs" / "runs" / cell) == \
+        killing.rows_without_time(kitti_runs.root / "local" / "runs" / cell)
+
+
+class InProcessExecutor:
+    """submitit's executor as the launcher uses it, running each job at once in this process and writing its
+    result file as a job does (for the tools' wiring with a fake main_mlp)."""
+    cluster = "local"
+
+    def __init__(self, folder: Path):
+        self.folder, self.jobs = folder, 0
+
+    def batch(self):
+        return open(os.devnull)  # any context manager
+
+    def submit(self, cell) -> SimpleNamespace:
+        self.jobs += 1
+        paths = SimpleNamespace(result_pickle=self.folder / f"{self.jobs}_0_result.pkl",
+                                stderr=self.folder / f"{self.jobs}_0_log.err")
+        self.folder.mkdir(parents=True, exist_ok=True)
+        paths.result_pickle.write_bytes(pickle.dumps(("success", cell())))
+        return SimpleNamespace(job_id=str(self.jobs), paths=paths)
+
+
+def test_table1_cells_as_jobs_write_the_rows_of_jobs_2(tmp_path, fake_main, monkeypatch):
+    table1_grid.main(grid_args(tmp_path / "jobs2", "--jobs", "2"))
+    monkeypatch.setattr(launcher, "make_executor", lambda args, folder, **shape: InProcessExecutor(folder))
+    table1_grid.main(grid_args(tmp_path / "submitit", "--launcher", "submitit"))
+
+    def rows(folder):
+        return sorted((r["setting"], r["seed"], r["r2_mean"], r["mcc_mean"], r["flags"])
+                      for r in read_rows(folder / "out" / "runs.csv"))
+    assert len(rows(tmp_path / "submitit")) == 4 and rows(tmp_path / "submitit") == rows(tmp_path / "jobs2")
+    assert len(list((tmp_path / "submitit" / "out" / "metrics").iterdir())) == 4
+
+
+def launcher_args(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    launcher.add_launcher_args(parser)
+    return parser.parse_args(argv)
+
+
+def test_failed_cell_is_one_line_naming_its_log_and_the_other_rows_are_kept(tmp_path):
+    rows = []
+    failures = launcher.run_jobs({"ok": (launcher_cells.row, (3,)), "bad": (launcher_cells.broken, ())}, rows.append,
+                                 launcher_args("--cluster", "local"), tmp_path)
+    assert rows == [{"value": 3}]
+    assert len(failures) == 1 and "\n" not in failures[0]
+    line, log = failures[0].split("; log: ")
+    assert line.startswith("error: cell bad (job ") and line.endswith(") failed: this cell cannot run")
+    assert "this cell cannot run" in Path(log).read_text()
+
+
+def test_a_finished_job_lands_in_the_3dident_table_and_a_failed_one_is_reported(tmp_path):
+    """--table-only collects: the finished job's row is written before the failed job stops the tool."""
+    cpu_table = import_tool("cpu_table")
+    cells = tmp_path / "work" / "submitit" / "cells"
+    cells.mkdir(parents=True)
+    row = {"row": "untrained", "seed": 0, "r2": "0.1000", "mcc": "0.2000", "r2_latents": json.dumps([0.1] * 10),
+           "steps": 0, "batch_size": 0, "train_s": "0", "flags": ""}
+    for key, outcome in (("untrained_seed0", ("success", row)), ("l2_box_seed0", ("error", "Traceback\nerror: bad"))):
+        result = tmp_path / f"{key}.pkl"
+        result.write_bytes(pickle.dumps(outcome))
+        (cells / f"{key}.json").write_text(json.dumps({"job_id": "7", "cluster": "local", "result": str(result),
+                                                       "stderr": "7_0_log.err"}))
+    with pytest.raises(SystemExit, match=r"^error: cell l2_box_seed0 \(job 7\) failed: bad; log: 7_0_log.err$"):
+        cpu_table.main(["--work-dir", str(tmp_path / "work"), "--out", str(tmp_path / "out"), "--table-only"])
+    assert [r["row"] for r in cpu_table.read_runs(tmp_path / "out" / "runs.csv")] == ["untrained"]
+    assert "| untrained encoder | — | 0.100 | 0.200 |" in (tmp_path / "out" / "table.md").read_text()
+    assert not list(cells.iterdir())
+
+
+def test_submitit_missing_or_no_sbatch_is_a_one_line_error_before_any_cell(tmp_path, fake_main, monkeypatch):
+    monkeypatch.setitem(sys.modules, "submitit", None)  # import submitit raises ImportError
+    with pytest.raises(SystemExit, match=r"^error: --launcher submitit needs the submitit package: pip install"):
+        table1_grid.main(grid_args(tmp_path, "--launcher", "submitit", "--cluster", "local"))
+    monkeypatch.undo()
+    monkeypatch.setenv("PATH", str(tmp_path))  # no sbatch
+    with pytest.raises(SystemExit, match=r"^error: --cluster slurm needs SLURM's sbatch, which is not on PATH"):
+        table1_grid.main(grid_args(tmp_path, "--launcher", "submitit"))
+    assert fake_main == [] and not (tmp_path / "out" / "runs.csv").exists()
+
+
+def test_slurm_gets_one_job_array_with_the_clusters_basics(tmp_path, fake_main, monkeypatch):
+    """A fake sbatch (and srun) on PATH: the grid's four cells are one array of four, throttled to 2."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "sbatch").write_text(f"#!/bin/sh\ncp \"$1\" {tmp_path}/submitted.sh\necho Submitted batch job 42\n")
+    (bin_dir / "srun").write_text("#!/bin/sh\n")
+    for tool in bin_dir.iterdir():
+        tool.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    table1_grid.main(grid_args(tmp_path, "--launcher", "submitit", "--partition", "debugq", "--gpus-per-node", "1",
+                               "--time-min", "30", "--array-parallelism", "2", "--sbatch", "account=lab", "--no-wait"))
+    script = (tmp_path / "submitted.sh").read_text()
+    for line in ("--array=0-3%2", "--partition=debugq", "--gpus-per-node=1", "--time=30", "--account=lab",
+                 "--signal=USR2@90", "--cpus-per-task=2"):
+        assert f"#SBATCH {line}\n" in script
+    records = sorted((tmp_path / "runs" / "cpu" / "submitit" / "cells").iterdir())
+    assert [json.loads(r.read_text())["job_id"] for r in records] == ["42_0", "42_1", "42_2", "42_3"]
+    assert fake_main == []  # nothing ran here
+
+
+def test_two_local_tasks_train_as_one_torchrun_group(tmp_path):
+    """submit_train.py: 2 tasks of one job (gloo, rendezvous from the job) with 4 pairs each train as one process
+    with the global batch of 8 (tests/test_threedident_main.py checks torchrun itself the same way)."""
+    import_tool("generate_latents").main([str(tmp_path / "data"), "--n", "64"])
+    argv = ["--offline-dataset", str(tmp_path / "data"), "--mode", "unsupervised", *TINY, "--dummy-mixing", "--lr",
+            "0.05", "--optimizer", "sgd", "--iterations", "10", "--n-log-steps", "5", "--n-eval-samples", "64"]
+    main_3dident.main([*argv, "--output-dir", str(tmp_path / "one")])
+    submit_train.main(["--cluster", "local", "--tasks-per-node", "2", "--cpus-per-task", "1", "--jobs-dir",
+                       str(tmp_path / "jobs"), "main_3dident.py", *argv, "--output-dir", str(tmp_path / "two")])
+    assert "torchrun: global batch 8 = 2 ranks × 4 pairs" in "".join(
+        p.read_text() for p in (tmp_path / "jobs").glob("*_log.out"))
+    (one, one_final), (two, two_final) = metrics(tmp_path / "one"), metrics(tmp_path / "two")
+    assert len(one) == 3 and np.isfinite(one[1:]).all()
+    np.testing.assert_allclose(two[1:, :2], one[1:, :2], rtol=1e-5)  # losses (row 0: none yet)
+    np.testing.assert_allclose(two[:, 2:], one[:, 2:], rtol=1e-5, atol=1e-4)  # R², MCC
+    assert json.loads((tmp_path / "two" / "args.json").read_text())["environment"]["world_size"] == 2
+
+
+def test_submit_train_refuses_main_mlp_on_several_ranks_and_bad_flags_before_submitting(tmp_path):
+    with pytest.raises(SystemExit, match=r"^error: main_mlp.py trains in one process"):
+        submit_train.main(["--cluster", "local", "--tasks-per-node", "2", "main_mlp.py", "--n", "2"])
+    with pytest.raises(SystemExit):
+        submit_train.main(["--cluster", "local", "--jobs-dir", str(tmp_path), "main_mlp.py", "--no-such-flag"])
+    assert not list(tmp_path.iterdir())
