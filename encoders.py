@@ -9,7 +9,6 @@ from typing import Sequence
 
 import torch
 from torch import nn
-import torchvision
 
 OUTPUT_NORMALIZATIONS = (None, "fixed_sphere", "learnable_sphere", "fixed_box", "learnable_box")
 LAYER_NORMALIZATIONS = (None, "bn", "gn")
@@ -138,6 +137,8 @@ def get_resnet_encoder(name: str, n_latents: int, output_normalization: str | No
     """
     if name not in RESNETS:
         raise ValueError(f"encoder must be one of {sorted(RESNETS)}, got {name!r}")
+    import torchvision  # here, not at the top: importing it costs every process ~1 s, and only the ResNets need it
+
     backbone = getattr(torchvision.models, RESNETS[name])(weights=None, num_classes=10 * n_latents)
     return nn.Sequential(
         backbone,
