@@ -346,10 +346,12 @@ def format_stats(values: Sequence[float]) -> str:
 
 
 def format_scores(s: dict) -> str:
-    fmt = {"float_kind": lambda v: f"{v:.3f}"}
-    return (f"R2 {s['r2']:.4f} | MCC {s['mcc']:.4f} | MSE {np.array2string(s['mse'], formatter=fmt)} | "
-            f"lin. MSE {np.array2string(s['lin_mse'], formatter=fmt)} | "
-            f"R2 per latent {np.array2string(s['r2_latents'], formatter=fmt)}")
+    """One line (arrays never wrapped: tools parse it, e.g. cpu_table.parse_test)."""
+    def array(values: np.ndarray) -> str:
+        return np.array2string(values, formatter={"float_kind": lambda v: f"{v:.3f}"}, max_line_width=10**6)
+
+    return (f"R2 {s['r2']:.4f} | MCC {s['mcc']:.4f} | MSE {array(s['mse'])} | lin. MSE {array(s['lin_mse'])} | "
+            f"R2 per latent {array(s['r2_latents'])}")
 
 
 class ThreeDIdentTask(Task):
