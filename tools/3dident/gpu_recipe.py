@@ -69,6 +69,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0, help="Training seed (0); the renders use latent seeds 0 and 1.")
     parser.add_argument("--budget-s", type=float, default=480,
                         help="Wall-time budget (480 s): later rows are skipped when they would pass it.")
+    parser.add_argument("--plan-only", action="store_true", help="Print the plan and its time estimate, then stop.")
     return parser
 
 
@@ -157,11 +158,13 @@ def table(results: list[dict], args: argparse.Namespace, header: str) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     args = get_args_parser().parse_args(argv)
+    text, estimate = plan(args)
+    print(f"{text}; estimate {estimate:.0f} s", flush=True)
+    if args.plan_only:
+        return
     if args.device == "cuda" and not torch.cuda.is_available():
         die("--device cuda needs a GPU (use --device cpu for a tiny run)")
     start, work, out = time.perf_counter(), Path(args.work_dir).resolve(), Path(args.out)
-    text, estimate = plan(args)
-    print(f"{text}; estimate {estimate:.0f} s", flush=True)
     render(work, args)
     render_s = time.perf_counter() - start
     spread = pair_spread(work / "train")
