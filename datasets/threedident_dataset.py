@@ -116,17 +116,23 @@ def read_image_stats(path: str | os.PathLike) -> tuple[tuple[float, ...], tuple[
     the command that makes it, when it is missing or not 3 finite means and 3 positive finite stds."""
     path = Path(path)
     remedy = f"make it with: python tools/3dident/image_stats.py {path.parent}"
-    try:
-        stats = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise DatasetFormatError(f"image statistics file {path} not found ({remedy})") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise DatasetFormatError(f"image statistics file {path} is not readable JSON ({e}; {remedy})") from None
+    stats = _read_json(path, "image statistics file", remedy)
     mean, std = (stats.get(key) if isinstance(stats, dict) else None for key in ("mean", "std"))
     if not (_channel_values(mean) and _channel_values(std) and min(std) > 0):
         raise DatasetFormatError(f"image statistics file {path} needs \"mean\" and \"std\": 3 finite numbers each, "
                                  f"std > 0 ({remedy})")
     return tuple(map(float, mean)), tuple(map(float, std))
+
+
+def _read_json(path: Path, what: str, remedy: str):
+    """The JSON value in `path`; DatasetFormatError naming `what`, the file and `remedy` when it is missing or
+    not readable JSON."""
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise DatasetFormatError(f"{what} {path} not found ({remedy})") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise DatasetFormatError(f"{what} {path} is not readable JSON ({e}; {remedy})") from None
 
 
 def _channel_values(values) -> bool:
@@ -214,12 +220,7 @@ def read_pairs_spec(root: str | os.PathLike) -> dict:
     when it is missing or not such an object."""
     path = Path(root) / PAIRS_FILE
     remedy = f"a pair folder is made by tools/3dident/render_pairs.py {root}"
-    try:
-        spec = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise DatasetFormatError(f"{path} not found ({remedy})") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise DatasetFormatError(f"{path} is not readable JSON ({e}; {remedy})") from None
+    spec = _read_json(path, "pair folder description", remedy)
     if not (isinstance(spec, dict) and {"n", "conditional", "sigma"} <= set(spec)):
         raise DatasetFormatError(f"{path} needs \"n\", \"conditional\" and \"sigma\" ({remedy})")
     return spec

@@ -33,7 +33,7 @@ from datasets.threedident_dataset import (PAIR_PARTS, PAIRS_FILE, STATS_FILE, im
 from datasets.threedident_latents import CONDITIONALS, build_latent_space, select_columns  # noqa: E402
 from generate_latents import raw_to_scene  # noqa: E402
 from image_stats import channel_stats  # noqa: E402
-from render_dataset import render_folder  # noqa: E402
+from render_dataset import add_render_flags, render_folder  # noqa: E402
 from training_utils import atomic_write  # noqa: E402
 
 
@@ -49,12 +49,7 @@ def get_args_parser() -> argparse.ArgumentParser:
                         help="Its scale: σ of the Normal, λ of the Laplace, in latent units of [-1, 1] (0.1 as "
                              "main_3dident's --sigma; the research brief proposes 0.2-0.3 for exact pairs).")
     parser.add_argument("--seed", type=int, default=0, help="Seed of the latents (0; another one for a second folder).")
-    parser.add_argument("--size", type=int, default=64, help="Image side in pixels (64 on a CPU, 224 as released).")
-    parser.add_argument("--batch-size", type=int, default=64,
-                        help="Scenes rendered at once (64 on a CPU, 256-1024 on a GPU).")
-    parser.add_argument("--device", default="cpu", help="Torch device of the renderer: cpu or cuda.")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="CPU threads for torch (1 is fastest on a small shared CPU; 0 = torch's default).")
+    add_render_flags(parser)
     return parser
 
 
@@ -80,7 +75,7 @@ def save_npy(path: Path, array: np.ndarray) -> None:
 
 
 def write_pair_folder(folder: str | os.PathLike, n: int, conditional: str = "l2", sigma: float = 0.1, seed: int = 0,
-                      size: int = 64, batch_size: int = 64, device: str = "cpu") -> int:
+                      size: int = 224, batch_size: int = 64, device: str = "cpu") -> int:
     """Draw the pairs, write their latents and pairs.json, render every missing, damaged or stale image and, when
     any was rendered, the anchors' image statistics; returns how many images were rendered."""
     folder = Path(folder)
