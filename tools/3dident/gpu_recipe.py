@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> None:
     spread = pair_spread(work / "train")
     print(f"positive pairs: latent differences of std {spread:.3f} per latent in [-1, 1]", flush=True)
     device = torch.cuda.get_device_name() if args.device == "cuda" else "the CPU"
-    header = (f"# 3DIdent on one GPU: held-out R² per latent\n\n`python tools/3dident/gpu_recipe.py "
+    header = (f"# 3DIdent, gpu_recipe.py: held-out R² per latent\n\n`python tools/3dident/gpu_recipe.py "
               f"{' '.join(argv if argv is not None else sys.argv[1:])}` on {device}, torch {torch.__version__}, "
               f"{datetime.date.today()}. {text[0].upper()}{text[1:]}. Rendering took {render_s:.0f} s; snapped "
               f"positive pairs differ by a std of {spread:.3f} per latent in [-1, 1]; R² and MCC on the "
