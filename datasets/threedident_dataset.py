@@ -3,8 +3,8 @@
 Folder format (as released): `raw_latents.npy` (N, d) float32 and `images/<index>.png`, the index
 zero-padded to ceil(log10 N) digits. A pair folder (tools/3dident/render_pairs.py: exact positive pairs, z̃ drawn
 from the conditional and rendered itself) holds two such folders, `anchors/` and `positives/` (row i of each is
-pair i), and `pairs.json`, the conditional they were drawn from. Images are RGB, read with PIL, and leave the data workers as uint8
-(3, H, W) tensors: 4× fewer bytes to share, pin and copy than float32. The training script normalises them
+pair i), and `pairs.json`, the conditional they were drawn from. Images are RGB, read with PIL, and leave the data
+workers as uint8 (3, H, W) tensors: 4× fewer bytes to share, pin and copy than float32. The training script normalises them
 on its device with `normalise_images` (x/255 − mean)/std, with the released statistics below or a folder's
 own (`image_stats.json`, written by tools/3dident/image_stats.py). Resizing is not needed: the ResNets
 accept 64×64 and 224×224.
