@@ -4,7 +4,8 @@ well f inverts the rendering, i.e. how close h = f∘g is to an affine map / a p
 Modes:
 - supervised:   regress the latents of each image (--supervised-loss mse | r2);
 - unsupervised: InfoNCE on positive pairs (x, x̃): z ~ marginal, z̃ ~ conditional(z), both snapped
-  to their nearest renders (datasets/threedident_dataset.py); negatives are the batch rolled by one;
+  to their nearest renders (datasets/threedident_dataset.py), or with --pairs rendered exact pairs read from a
+  pair folder (tools/3dident/render_pairs.py); negatives are the batch rolled by one;
 - test:         score an encoder (--load-model) on every image of --offline-dataset, in order.
 Scores, every --n-log-steps on --n-eval-samples of the training stream and in test mode on the whole
 folder: R² of a linear fit f(x) → z (fitted on one half, scored on the other), MCC (Pearson, best
@@ -40,7 +41,7 @@ import encoders
 import invertible_network_utils
 import losses
 import training_loop
-from datasets.threedident_dataset import (IMAGE_MEAN, IMAGE_STD, STATS_FILE, DatasetFormatError,
+from datasets.threedident_dataset import (IMAGE_MEAN, IMAGE_STD, STATS_FILE, DatasetFormatError, PairFolderDataset,
                                           SequentialThreeDIdentDataset, ThreeDIdentDataset, normalise_images,
                                           pair_loader, read_image_stats)
 from datasets.threedident_latents import LatentLayout, build_latent_space, select_columns
@@ -87,7 +88,13 @@ def get_args_parser() -> argparse.ArgumentParser:
     add("--identity-mixing-and-solution", action="store_true", help="h(z) = z: the scores of a perfect f.")
     add("--approximate-dataset-nn-search", action="store_true",
         help="Snap latents with a faiss IVF1024_HNSW32 index (nprobe 10, efSearch 8) instead of exact search.")
-    add("--offline-dataset", required=True, help="3DIdent folder: raw_latents.npy and images/.")
+    add("--offline-dataset", required=True,
+        help="3DIdent folder: raw_latents.npy and images/ (with --pairs rendered: a pair folder).")
+    add("--pairs", default="snapped", choices=("snapped", "rendered"),
+        help="Positive pairs: snapped = z, z̃ ~ conditional(z) snapped to their nearest renders of --offline-dataset "
+             "(the paper's; default, for the released data); rendered = exact pairs pre-rendered by "
+             "tools/3dident/render_pairs.py into the pair folder --offline-dataset (pass its conditional and scale "
+             "as --non-periodical-conditional and --sigma).")
     add("--image-normalisation", default="released", choices=("released", "folder"),
         help="Per-channel (x/255 - mean)/std of the images, on the device: released = the released 3DIdent "
              "statistics, mean (0.3292, 0.3278, 0.3215), std (0.0778, 0.0776, 0.0771) (recommended for the "
@@ -147,6 +154,8 @@ def check_args(args: argparse.Namespace) -> LatentLayout:
         die("--save-every needs a positive value and --save-model")
     if args.resume and not args.output_dir:
         die("--resume needs --output-dir")
+    if args.pairs == "rendered" and args.mode == "test":
+        die("--pairs rendered is for training; score with --mode test --offline-dataset <pair folder>/anchors")
     if args.box_constraint and args.sphere_constraint:
         die("use at most one of --box-constraint and --sphere-constraint")
     world, use_cuda = distributed_utils.world_size(), not args.no_cuda and torch.cuda.is_available()
@@ -337,10 +346,12 @@ def format_stats(values: Sequence[float]) -> str:
 
 
 def format_scores(s: dict) -> str:
-    fmt = {"float_kind": lambda v: f"{v:.3f}"}
-    return (f"R2 {s['r2']:.4f} | MCC {s['mcc']:.4f} | MSE {np.array2string(s['mse'], formatter=fmt)} | "
-            f"lin. MSE {np.array2string(s['lin_mse'], formatter=fmt)} | "
-            f"R2 per latent {np.array2string(s['r2_latents'], formatter=fmt)}")
+    """One line (arrays never wrapped: tools parse it, e.g. cpu_table.parse_test)."""
+    def array(values: np.ndarray) -> str:
+        return np.array2string(values, formatter={"float_kind": lambda v: f"{v:.3f}"}, max_line_width=10**6)
+
+    return (f"R2 {s['r2']:.4f} | MCC {s['mcc']:.4f} | MSE {array(s['mse'])} | lin. MSE {array(s['lin_mse'])} | "
+            f"R2 per latent {array(s['r2_latents'])}")
 
 
 class ThreeDIdentTask(Task):
@@ -424,12 +435,25 @@ def open_dataset(args: argparse.Namespace, layout: LatentLayout):
         if args.mode == "test":
             return SequentialThreeDIdentDataset(args.offline_dataset, layout.columns, layout.file_width,
                                                 load_images)
+        if args.pairs == "rendered":
+            return open_pair_folder(args, layout, load_images)
         latent_space = build_latent_space(layout, args.non_periodical_conditional, args.sigma)
         return ThreeDIdentDataset(args.offline_dataset, latent_space, args.batch_size, layout.columns,
                                   layout.file_width, args.approximate_dataset_nn_search, load_images,
                                   args.faiss_omp_threads, args.seed)
     except DatasetFormatError as e:
         die(str(e))
+
+
+def open_pair_folder(args: argparse.Namespace, layout: LatentLayout, load_images: bool) -> PairFolderDataset:
+    """The exact pairs of the pair folder --offline-dataset, whose conditional must be the one the flags name."""
+    data = PairFolderDataset(args.offline_dataset, args.batch_size, layout.columns, layout.file_width, load_images,
+                             args.seed)
+    conditional, sigma = data.spec["conditional"], data.spec["sigma"]
+    if (conditional, sigma) != (args.non_periodical_conditional, args.sigma):
+        die(f"{args.offline_dataset} holds pairs of the {conditional} conditional with scale {sigma}: pass "
+            f"--non-periodical-conditional {conditional} --sigma {sigma}")
+    return data
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -2,8 +2,11 @@
 
 Folder format (as released): `raw_latents.npy` (N, d) float32 and `images/<index>.png`, the index
 zero-padded to ceil(log10 N) digits as cl-ica writes them; a folder whose names have another width (AdaSSL's
-docs show `00000.png` in the 250 000-render train folder; unverified) is read as it is. Images are RGB, read with PIL, and leave the data workers as uint8
-(3, H, W) tensors: 4× fewer bytes to share, pin and copy than float32. The training script normalises them
+docs show `00000.png` in the 250 000-render train folder; unverified) is read as it is. A pair folder
+(tools/3dident/render_pairs.py: exact positive pairs, z̃ drawn from the conditional and rendered itself) holds two
+such folders, `anchors/` and `positives/` (row i of each is pair i), and `pairs.json`, the conditional they were
+drawn from. Images are RGB, read with PIL, and leave the data workers as uint8 (3, H, W) tensors: 4× fewer bytes
+to share, pin and copy than float32. The training script normalises them
 on its device with `normalise_images` (x/255 − mean)/std, with the released statistics below or a folder's
 own (`image_stats.json`, written by tools/3dident/image_stats.py). Resizing is not needed: the ResNets
 accept 64×64 and 224×224.
@@ -31,6 +34,8 @@ IMAGE_MEAN = (0.3292, 0.3278, 0.3215)
 IMAGE_STD = (0.0778, 0.0776, 0.0771)
 NO_IMAGE = torch.empty(0)
 STATS_FILE = "image_stats.json"  # a folder's own per-channel statistics, beside raw_latents.npy and images/
+PAIRS_FILE = "pairs.json"  # a pair folder's description: {"n", "conditional", "sigma", "seed", "size"}
+PAIR_PARTS = ("anchors", "positives")  # a pair folder's two 3DIdent folders, row i of each = pair i
 
 
 class DatasetFormatError(ValueError):
@@ -122,17 +127,23 @@ def read_image_stats(path: str | os.PathLike) -> tuple[tuple[float, ...], tuple[
     the command that makes it, when it is missing or not 3 finite means and 3 positive finite stds."""
     path = Path(path)
     remedy = f"make it with: python tools/3dident/image_stats.py {path.parent}"
-    try:
-        stats = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise DatasetFormatError(f"image statistics file {path} not found ({remedy})") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise DatasetFormatError(f"image statistics file {path} is not readable JSON ({e}; {remedy})") from None
+    stats = _read_json(path, "image statistics file", remedy)
     mean, std = (stats.get(key) if isinstance(stats, dict) else None for key in ("mean", "std"))
     if not (_channel_values(mean) and _channel_values(std) and min(std) > 0):
         raise DatasetFormatError(f"image statistics file {path} needs \"mean\" and \"std\": 3 finite numbers each, "
                                  f"std > 0 ({remedy})")
     return tuple(map(float, mean)), tuple(map(float, std))
+
+
+def _read_json(path: Path, what: str, remedy: str):
+    """The JSON value in `path`; DatasetFormatError naming `what`, the file and `remedy` when it is missing or
+    not readable JSON."""
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise DatasetFormatError(f"{what} {path} not found ({remedy})") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise DatasetFormatError(f"{what} {path} is not readable JSON ({e}; {remedy})") from None
 
 
 def _channel_values(values) -> bool:
@@ -156,17 +167,31 @@ class _Folder:
         return torch.stack([load_image(self.paths[i]) for i in indices])
 
 
-class ThreeDIdentDataset(IterableDataset):
-    """Endless stream of batches ((z, z̃) latents, (x, x̃) images) of positive pairs.
+class PairStream(IterableDataset):
+    """Endless stream of batches (z, z̃, x, x̃) of positive pairs: batch `position` is `self.batch(position)`,
+    a function of (`seed`, position) only, so the stream is the same whatever the workers and opens at any batch
+    `start`. Use with `DataLoader(batch_size=None)`: one item is one batch. Under torchrun `batch_size` is the
+    global batch and `rows` a rank's part of it: every rank makes the same global batch and loads only its own
+    rows' images, so the global batches do not depend on the number of ranks."""
 
-    Per batch: z ~ marginal and z̃ ~ conditional(z) from `latent_space` (torch RNG seeded by (`seed`, batch
-    position), so the stream is the same whatever the workers and opens at any batch `start`), both snapped to
-    their nearest renders by batched faiss searches (z̃ to its second neighbour if the first is z's render; see
-    `search_pairs`). Yields `(z, z_tilde, x, x_tilde)`: the latents of the renders found and their images as
-    (B, 3, H, W) uint8 batches; x, x̃ are `NO_IMAGE` when `load_images` is off (--dummy-mixing and friends).
-    Use with `DataLoader(batch_size=None)`: one item is one batch. Under torchrun `batch_size` is the
-    global batch and `rows` a rank's part of it: every rank draws and snaps the same global batch and
-    loads only its own rows' images, so the global batches do not depend on the number of ranks.
+    def batch(self, position: int):
+        raise NotImplementedError
+
+    def __iter__(self):
+        """Batches start, start+1, …; DataLoader worker w of W makes batches start+w, start+w+W, … (the
+        loader hands them out in turn, so the order is the same for any number of workers)."""
+        info = get_worker_info()
+        worker, workers = (info.id, info.num_workers) if info else (0, 1)
+        for position in itertools.count(self.start + worker, workers):
+            yield self.batch(position)
+
+
+class ThreeDIdentDataset(PairStream):
+    """The paper's pair stream (§5.3): per batch, z ~ marginal and z̃ ~ conditional(z) from `latent_space` (torch
+    RNG seeded by (`seed`, batch position)), both snapped to their nearest renders by batched faiss searches (z̃
+    to its second neighbour if the first is z's render; see `search_pairs`). Yields `(z, z_tilde, x, x_tilde)`:
+    the latents of the renders found and their images as (B, 3, H, W) uint8 batches; x, x̃ are `NO_IMAGE` when
+    `load_images` is off (--dummy-mixing and friends).
     """
 
     def __init__(self, root, latent_space, batch_size: int, columns=None, file_width: int | None = None,
@@ -193,20 +218,65 @@ class ThreeDIdentDataset(IterableDataset):
         z_tilde = self.latent_space.sample_conditional(z, self.batch_size, "cpu")
         return search_pairs(self._index, z.numpy(), z_tilde.numpy())
 
-    def __iter__(self):
-        """Batches start, start+1, …; DataLoader worker w of W makes batches start+w, start+w+W, … (the
-        loader hands them out in turn, so the order is the same for any number of workers)."""
-        info = get_worker_info()
-        worker, workers = (info.id, info.num_workers) if info else (0, 1)
-        for position in itertools.count(self.start + worker, workers):
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(stream_seed(self.seed, position))
-                idx, idx_tilde = (i[self.rows] for i in self.sample_indices())
-            yield (torch.from_numpy(self.latents[idx]), torch.from_numpy(self.latents[idx_tilde]),
-                   self.folder.images(idx), self.folder.images(idx_tilde))
+    def batch(self, position: int):
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(stream_seed(self.seed, position))
+            idx, idx_tilde = (i[self.rows] for i in self.sample_indices())
+        return (torch.from_numpy(self.latents[idx]), torch.from_numpy(self.latents[idx_tilde]),
+                self.folder.images(idx), self.folder.images(idx_tilde))
 
 
-def pair_loader(dataset: ThreeDIdentDataset, workers: int, pin_memory: bool = False) -> DataLoader:
+def read_pairs_spec(root: str | os.PathLike) -> dict:
+    """`root/pairs.json` of a pair folder: {"n", "conditional", "sigma", "seed", "size"}; DatasetFormatError
+    when it is missing or not such an object."""
+    path = Path(root) / PAIRS_FILE
+    remedy = f"a pair folder is made by tools/3dident/render_pairs.py {root}"
+    spec = _read_json(path, "pair folder description", remedy)
+    if not (isinstance(spec, dict) and {"n", "conditional", "sigma"} <= set(spec)):
+        raise DatasetFormatError(f"{path} needs \"n\", \"conditional\" and \"sigma\" ({remedy})")
+    return spec
+
+
+class PairFolderDataset(PairStream):
+    """Exact positive pairs (paper §2: z̃ ~ conditional(z), rendered itself, no snapping), read from a pair folder:
+    batch `position` holds pairs position·B … position·B + B − 1 of an endless sequence that visits every pair
+    once per epoch, in an order shuffled per epoch (numpy, seeded by (`seed`, epoch)). Yields `(z, z_tilde, x,
+    x_tilde)` like `ThreeDIdentDataset`. `spec` is the folder's pairs.json."""
+
+    def __init__(self, root, batch_size: int, columns=None, file_width: int | None = None, load_images: bool = True,
+                 seed: int = 0):
+        self.spec = read_pairs_spec(root)
+        self.anchors, self.positives = (_Folder(Path(root) / part, columns, file_width, load_images)
+                                        for part in PAIR_PARTS)
+        n = len(self.anchors.latents)
+        if len(self.positives.latents) != n:
+            raise DatasetFormatError(f"{root}: {n} anchors but {len(self.positives.latents)} positives")
+        if n < batch_size:
+            raise DatasetFormatError(f"{root} holds {n} pairs, fewer than a batch of {batch_size}")
+        self.batch_size, self.seed, self.start, self.rows = batch_size, seed, 0, slice(None)
+        self._orders: dict[int, np.ndarray] = {}  # epoch → order of the pairs, kept for the epochs in use
+
+    def order(self, epoch: int) -> np.ndarray:
+        """The pairs in the order of `epoch` (a permutation of 0 … n − 1)."""
+        if epoch not in self._orders:
+            self._orders = {e: o for e, o in self._orders.items() if e >= epoch - 1}
+            rng = np.random.default_rng(stream_seed(self.seed, epoch))
+            self._orders[epoch] = rng.permutation(len(self.anchors.latents))
+        return self._orders[epoch]
+
+    def pair_indices(self, position: int) -> np.ndarray:
+        """Pair indices of global batch `position`."""
+        n = len(self.anchors.latents)
+        k = np.arange(position * self.batch_size, (position + 1) * self.batch_size)
+        return np.concatenate([self.order(e)[k[k // n == e] % n] for e in np.unique(k // n)])
+
+    def batch(self, position: int):
+        idx = self.pair_indices(position)[self.rows]
+        return (torch.from_numpy(self.anchors.latents[idx]), torch.from_numpy(self.positives.latents[idx]),
+                self.anchors.images(idx), self.positives.images(idx))
+
+
+def pair_loader(dataset: PairStream, workers: int, pin_memory: bool = False) -> DataLoader:
     """DataLoader over the pair stream (one item = one batch). Workers are spawned, not forked: a worker
     forked from a process whose OpenMP pool is running (faiss or torch used with several threads) can
     hang in its first faiss search, a known libgomp-after-fork deadlock."""

@@ -32,13 +32,18 @@ STAMP = ".images_latents.sha1"  # beside images/: the digest of the latents.npy 
 def get_args_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description="Render the images of a 3DIdent-format folder from latents.npy.")
     parser.add_argument("folder", help="Folder with latents.npy (from generate_latents.py).")
+    add_render_flags(parser)
+    return parser
+
+
+def add_render_flags(parser: argparse.ArgumentParser) -> None:
+    """--size, --batch-size, --device and --threads of the renderer (also render_pairs.py's)."""
     parser.add_argument("--size", type=int, default=224, help="Image side in pixels (224 as released; 64 for tests).")
     parser.add_argument("--batch-size", type=int, default=64,
                         help="Scenes rendered at once (64 on a CPU, 256-1024 on a GPU).")
     parser.add_argument("--device", default="cpu", help="Torch device: cpu or cuda.")
     parser.add_argument("--threads", type=int, default=1,
                         help="CPU threads for torch (1 is fastest on a small shared CPU; 0 = torch's default).")
-    return parser
 
 
 def save_png(image: np.ndarray, path: Path) -> None:
