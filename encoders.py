@@ -88,7 +88,7 @@ def kaiming_init_(model: nn.Module, negative_slope: float = 0.01) -> nn.Module:
     synthetic experiments' 7-layer f starts with outputs of about 1e-3. From such a small start InfoNCE learns the
     latents one at a time, with a plateau before each (saddle-to-saddle dynamics, Simon et al., ICML 2023), and a
     short run ends on one of the plateaus. He init keeps the output at the input's scale, and all latents are
-    learned at once (README, "Why runs stalled").
+    learned at once (docs/synthetic.md, "Why runs stalled").
     """
     for module in model.modules():
         if isinstance(module, nn.Linear):

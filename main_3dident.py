@@ -122,7 +122,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     add("--sigma", type=float, default=0.1, help="Sigma of the conditional distribution (for vMF: 1/kappa)")
     add("--tau", type=float, default=1.0,
         help="InfoNCE temperature (1 as in the paper; the CPU recipe: 0.05 for l2, 0.1 for l1, fitted to the spread "
-             "of the snapped pairs in a box of side 1, README \"3DIdent at CPU scale\").")
+             "of the snapped pairs in a box of side 1, docs/3dident.md, \"3DIdent at CPU scale\").")
     add("--encoder", default="rn18", choices=("rn18", "rn50", "rn101", "rn151", "rn152", "conv"),
         help="torchvision ResNet-18/50/101/152 (rn151 = rn152 = ResNet-152); rn18 as in the paper; conv: a "
              "5-layer convolutional net with global pooling, 4x fewer multiply-adds than rn18 (the CPU recipe, "

@@ -70,7 +70,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     add("--log-dir", type=str, default="logs", help="log directory (TensorBoard, with --use-writer)")
     add("--ckpt-dir", type=str, default="checkpoints", help="directory of the model files 'last' and '<iteration>'")
     add("--data-dir", type=str, default="./data/kitti/",
-        help="folder holding the dataset's released files (kittimasks: kitti_peds_v2.pickle; see the README)")
+        help="folder holding the dataset's released files (kittimasks: kitti_peds_v2.pickle; docs/datasets.md)")
     add("--max-iter", type=float, default=300000, help="maximum training iteration (recommended 300000)")
     add("--dataset", type=str, default="kittimasks",
         help=f"dataset name: {', '.join(N_FACTORS)}")

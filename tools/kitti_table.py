@@ -4,7 +4,7 @@ the untrained encoder, for two frame-gap settings (`--kitti-max-delta-t`), over 
 same rows on another of main_kitti's datasets.
 
 Each cell calls `main_kitti.main` in-process with the CPU recipe (`RECIPE`: 3000 iterations at batch 128, lr
-1e-4 as in the paper; the box starts at side 10, see README "KITTI Masks"); SlowVAE keeps its batch 64.
+1e-4 as in the paper; the box starts at side 10, see docs/kitti.md); SlowVAE keeps its batch 64.
 Resumable: every finished cell appends one row to `<out>/runs.csv` and is skipped on the next call (whatever
 flags it ran with: give another recipe another --out); an interrupted cell continues from its checkpoint
 (`--resume`); `<out>/kitti_table.md` is rewritten after each cell, with the number of seeds per cell (an

@@ -40,7 +40,7 @@ POLL_S = {"local": 1.0, "slurm": 60.0}  # seconds between looks at the jobs whil
 
 def add_launcher_args(parser: argparse.ArgumentParser) -> None:
     """The flags of the launcher: where jobs run and what each asks of the cluster."""
-    group = parser.add_argument_group("launcher", "run the cells as submitit jobs (docs/cluster.md)")
+    group = parser.add_argument_group("launcher", "run the cells as submitit jobs (docs/scale-out.md)")
     add = group.add_argument
     add("--launcher", choices=("local", "submitit"), default="local",
         help="local: run the cells from this process, as without a launcher; submitit: one job per cell, on --cluster.")

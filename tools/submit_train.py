@@ -6,7 +6,7 @@ trains as one process on the whole batch does. A preempted or timed-out job is r
     python tools/submit_train.py --cluster slurm --partition gpu --nodes 2 --tasks-per-node 4 --gpus-per-node 4 \\
         main_3dident.py --offline-dataset data/3dident/train --mode unsupervised --output-dir runs/3dident_2x4
 
-The same job without submitit, in an sbatch script (docs/cluster.md): srun --ntasks-per-node 1 torchrun
+The same job without submitit, in an sbatch script (docs/scale-out.md): srun --ntasks-per-node 1 torchrun
 --nnodes $SLURM_NNODES --nproc_per_node 4 --rdzv_backend c10d --rdzv_endpoint $MASTER:29500 main_3dident.py ...
 """
 from __future__ import annotations

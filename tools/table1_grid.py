@@ -4,13 +4,13 @@ Grid = setting (generative process × model, `SETTINGS`) × seeds, at a scale (`
 the paper's flags (n = 10, batch 6144, lr 1e-4, 100 001 × 3 = 300k contrastive steps, τ = 1); `cpu`
 is the recipe for a 2-core machine (n = 10, batch 512, lr 1e-3, 6000 steps, half-width encoder, τ matched
 to the conditional, 64× that for the L3 model, `cpu_tau`; a few rows change batch or steps,
-`Setting.cpu_flags`; README: "Reproducing the synthetic tables"). Each cell runs `main_mlp.py
+`Setting.cpu_flags`; docs/synthetic.md). Each cell runs `main_mlp.py
 --only-unsupervised` in a process of its own (the tables report the contrastive model only), so that its seed
 and thread count are its own.
 
 `--jobs N` runs N cells at once: on a machine with GPUs each cell on its own GPU (`CUDA_VISIBLE_DEVICES`),
 else each on the CPU with `--threads` threads. `--launcher submitit` runs each cell as a job of a SLURM job
-array, or with `--cluster local` as a local process (tools/launcher.py, docs/cluster.md).
+array, or with `--cluster local` as a local process (tools/launcher.py, docs/scale-out.md).
 
 Resumable: every finished cell appends one row to `<out>/runs.csv` and is skipped on the next call;
 an interrupted cell continues from its checkpoint (`--resume-training`). After each cell the Markdown
@@ -97,7 +97,7 @@ def recipe_tau(c_p: float, c_param: float, p: float) -> float:
 # 0.06-0.08 against 0.29, both GenNorm(3) rows, seeds 0-4). With an unbounded or learnable-box output, τ
 # and the output scale s are one parameter (‖sΔ‖³/τ = ‖Δ‖³/(τ/s³)), so τ only says where the encoder starts:
 # the CPU recipe starts the L3 model where it settles, τ = recipe_tau / (1/4)³, instead of making it shrink
-# 4-fold on the way, which is where a seed collapsed an output (README, "Reproducing the synthetic tables").
+# 4-fold on the way, which is where a seed collapsed an output (docs/synthetic.md).
 L3_SETTLED_SCALE = 0.25
 
 
@@ -140,12 +140,12 @@ CLAIMS = {
 
 
 # The dot-product model on the sphere needs more negatives at n = 10: with batch 512 its R² stalls near
-# 0.88 (seed 0, 6000 steps, constant or cosine lr); batch 2048 reaches 0.98 in 4000 steps (README).
+# 0.88 (seed 0, 6000 steps, constant or cosine lr); batch 2048 reaches 0.98 in 4000 steps (docs/synthetic.md).
 SPHERE_CPU_FLAGS = ("--batch-size", "2048", "--n-steps", "4000")
 # GenNorm(β = 3) is the conditional nearest a Normal (excess kurtosis −0.58; Laplace 3, Normal 0), so the
 # signal that singles out the latent axes is the weakest: its rows identify last. With 6000 steps the
 # unbounded L3 model reached 0.95 × 0.99 in 2 seeds of 3 (seed 1 at step 6750 of a 12 000-step run); with
-# 9000 and `cpu_tau`, both L3 rows reach it for seeds 0-4 (seed 4 of the unbounded one at step 7500; README).
+# 9000 and `cpu_tau`, both L3 rows reach it for seeds 0-4 (seed 4 of the unbounded one at step 7500; docs/synthetic.md).
 GENNORM3_CPU_FLAGS = ("--n-steps", "9000")
 
 
@@ -191,7 +191,7 @@ def flag_value(flags: tuple[str, ...] | list[str], name: str) -> float:
 
 
 # Training flags per scale. "cpu_tau": τ from `cpu_tau` (else the paper's τ = 1). The CPU recipe:
-# batch 512 (not 6144), lr 1e-3 (not 1e-4), a half-width f with He init (README, "Why runs stalled").
+# batch 512 (not 6144), lr 1e-3 (not 1e-4), a half-width f with He init (docs/synthetic.md, "Why runs stalled").
 SCALES = {
     "paper": {"cpu_tau": False,
               "flags": ("--n", "10", "--batch-size", "6144", "--lr", "1e-4", "--n-steps", "100001",

@@ -8,7 +8,7 @@ box, and the vMF model (outputs on a learnable sphere, cosine similarity). The e
 small convolutional net of encoders.get_conv_encoder) on 64-px renders. τ fits the positive pairs' spread
 (`pair_spread`, printed after rendering): with 60 000 renders their latents differ by a std of about 0.30 per
 latent in [−1, 1] (the nearest render of z̃ is that far away, whatever σ), 0.15 in a box of side 1, so the L2
-model's τ = 2 · 0.15² ≈ 0.05 and the L1 model's (a Laplace scale, std/√2) ≈ 0.1 (README, "3DIdent at CPU
+model's τ = 2 · 0.15² ≈ 0.05 and the L1 model's (a Laplace scale, std/√2) ≈ 0.1 (docs/3dident.md, "3DIdent at CPU
 scale").
 
 Outputs in `<out>`: runs.csv (one line per run: held-out R², MCC, per-latent R², budget), table.md,
@@ -16,7 +16,7 @@ per_latent_r2.png, curves.png and metrics/<row>_seed<k>.csv (each run's training
 from these). Resumable: each finished (row, seed) appends a line to runs.csv and is skipped next time; an interrupted
 training continues from its run folder (`--resume`). Renders that exist are kept (render_dataset.py re-renders
 only missing or damaged ones). `--launcher submitit` trains and tests each (row, seed) as a SLURM job, after
-rendering here (tools/launcher.py, docs/cluster.md).
+rendering here (tools/launcher.py, docs/scale-out.md).
 
     python tools/3dident/cpu_table.py --work-dir runs/3dident_cpu --out results/3dident_cpu
 """
