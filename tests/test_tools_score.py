@@ -1,5 +1,7 @@
 """tools/score.py: every score of a good .npz file, the flags naming arrays, and a one-line error for each bad
 file (unreadable, not .npz, missing arrays, mismatched lengths, NaNs, constant columns)."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 
