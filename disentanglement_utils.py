@@ -169,7 +169,8 @@ def mlp_r2(z, hz, seed: int = 0) -> float:
     z, hz = _as_numpy_pair(z, hz)
     z_train, z_test, h_train, h_test = _halves(z, hz)
     (h_train, h_test), (z_train, z_test) = _standardised(h_train, h_test), _standardised(z_train, z_test)
-    model = MLPRegressor(hidden_layer_sizes=MLP_HIDDEN, early_stopping=True, max_iter=500, random_state=seed).fit(h_train, z_train)
+    model = MLPRegressor(hidden_layer_sizes=MLP_HIDDEN, early_stopping=True, max_iter=500, random_state=seed)
+    model.fit(h_train, z_train)
     return float(r2_score(z_test, model.predict(h_test).reshape(z_test.shape)))
 
 
@@ -296,9 +297,9 @@ def sap(z, hz) -> float:
 
 
 def modularity_from_information(information) -> float:
-    """Modularity (Ridgeway & Mozer 2018, §3) of a mutual-information matrix (d codes, k ≥ 2 latents): code i's
-    deviation from an ideal modular code is δ_i = Σ_{j ≠ j*} m_ij² / ((k − 1) θ_i²), θ_i = max_j m_ij; the score
-    is the mean over codes of 1 − δ_i, a code that carries no information scoring 0 (disentanglement_lib)."""
+    """Modularity (Ridgeway & Mozer 2018, §3) of a mutual-information matrix (d codes, k ≥ 2 latents): code
+    i's deviation from an ideal modular code is δ_i = Σ_{j ≠ j*} m_ij² / ((k − 1) θ_i²), θ_i = max_j m_ij; the
+    score is the mean over codes of 1 − δ_i, a code that carries no information scoring 0 (disentanglement_lib)."""
     squared = np.square(np.asarray(information, dtype=np.float64))
     if squared.shape[1] < 2:
         raise ValueError("modularity needs at least 2 latents")

@@ -53,7 +53,8 @@ LP_EXPONENTS = {"l1": 1, "l2": 2, "l3": 3}
 CONSTRAINTS = ("None", "fix", "learnable")
 BASE_SCORES = ("r2", "mcc", "mse", "lin_mse", "r2_latents")  # `scores` without --metrics
 RESUME_FREE = ("resume", "workers", "no_cuda", "faiss_omp_threads", "output_dir", "save_model", "save_every",
-               "load_model", "offline_dataset", "image_stats", "dist_backend", "metrics")  # flags a resumed run may change
+               "load_model", "offline_dataset", "image_stats", "dist_backend",
+               "metrics")  # flags a resumed run may change
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -318,7 +319,7 @@ def encode(f: nn.Module, embed: Callable, batches: Iterable, n_samples: int | No
 
 def scores(z: torch.Tensor, hz: torch.Tensor, metrics: Sequence[str] = ()) -> dict:
     """R² (split in halves; also per latent), MCC, per-dimension MSE of hz and of the linear fit (paper §5.3), and
-    the disentanglement_utils.METRICS `metrics` (on the varying latents)).
+    the disentanglement_utils.METRICS `metrics` (on the varying latents).
     A latent that is constant in the data (a fixed spotlight under --rotation-only) has no variance to
     explain: it is left out of R² and MCC, and its per-latent R² and linear-fit MSE are nan."""
     varying = (z.std(0) > 0).numpy()

@@ -258,9 +258,10 @@ def train_phase(run: Run, phase: str, folder: RunFolder | None, resume: dict | N
     optimizer = torch.optim.Adam(run.fs[phase].parameters(), lr=args.lr)
     schedule = Schedule(n_steps, args.n_log_steps, args.n_log_steps, loss_window=LOSS_WINDOW)
     report = training_loop.fit(Phase(run, phase), optimizer, schedule, folder, resume)
+    extra = [key.removesuffix("_mean") for key in list(report)[4::2]]  # the --metrics scores
     print(f"{phase} final (mean ± std over {args.num_eval_batches} batches): "
           f"R² {report['r2_mean']:.4f} ± {report['r2_std']:.4f}  MCC {report['mcc_mean']:.4f} ± {report['mcc_std']:.4f}"
-          + "".join(f"  {key[:-5]} {report[key]:.4f} ± {report[key[:-5] + '_std']:.4f}" for key in list(report)[4::2]))
+          + "".join(f"  {key} {report[key + '_mean']:.4f} ± {report[key + '_std']:.4f}" for key in extra))
     return report
 
 
