@@ -47,13 +47,15 @@ from datasets.threedident_dataset import (IMAGE_MEAN, IMAGE_STD, STATS_FILE, Dat
 from datasets.threedident_latents import LatentLayout, build_latent_space, select_columns
 from training_loop import RunFolder, Schedule, Stream, Task
 from distributed_utils import gather
-from training_utils import (CheckpointError, allow_tf32, atomic_save, autocast, die, grad_scaler, load_weights,
-                            set_seed)
+from training_utils import (CheckpointError, add_metrics_argument, allow_tf32, atomic_save, autocast, die,
+                            grad_scaler, load_weights, set_seed)
 
 LP_EXPONENTS = {"l1": 1, "l2": 2, "l3": 3}
 CONSTRAINTS = ("None", "fix", "learnable")
+BASE_SCORES = ("r2", "mcc", "mse", "lin_mse", "r2_latents")  # `scores` without --metrics
 RESUME_FREE = ("resume", "workers", "no_cuda", "faiss_omp_threads", "output_dir", "save_model", "save_every",
-               "load_model", "offline_dataset", "image_stats", "dist_backend")  # flags a resumed run may change
+               "load_model", "offline_dataset", "image_stats", "dist_backend",
+               "metrics")  # flags a resumed run may change
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -136,6 +138,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     add("--output-dir", default=None,
         help="Run folder: args.json, metrics.csv, checkpoint.pt, final_scores.json (none if unset).")
     add("--resume", action="store_true", help="Continue <output-dir>/checkpoint.pt (without it, a run starts afresh).")
+    add_metrics_argument(parser)
     return parser
 
 
@@ -323,8 +326,9 @@ def encode(f: nn.Module, embed: Callable, batches: Iterable, n_samples: int | No
     return torch.cat(zs)[:n_samples], torch.cat(hzs)[:n_samples]
 
 
-def scores(z: torch.Tensor, hz: torch.Tensor) -> dict:
-    """R² (split in halves; also per latent), MCC, per-dimension MSE of hz and of the linear fit (paper §5.3).
+def scores(z: torch.Tensor, hz: torch.Tensor, metrics: Sequence[str] = ()) -> dict:
+    """R² (split in halves; also per latent), MCC, per-dimension MSE of hz and of the linear fit (paper §5.3), and
+    the disentanglement_utils.METRICS `metrics` (on the varying latents).
     A latent that is constant in the data (a fixed spotlight under --rotation-only) has no variance to
     explain: it is left out of R² and MCC, and its per-latent R² and linear-fit MSE are nan."""
     varying = (z.std(0) > 0).numpy()
@@ -338,7 +342,7 @@ def scores(z: torch.Tensor, hz: torch.Tensor) -> dict:
     lin_mse[varying] = ((z_test - prediction) ** 2).mean(0)
     r2_latents[varying] = r2_score(z_test, prediction, multioutput="raw_values")
     return {"r2": r2, "mcc": mcc, "mse": (z - hz).square().mean(0).numpy(), "lin_mse": lin_mse,
-            "r2_latents": r2_latents}
+            "r2_latents": r2_latents, **disentanglement_utils.metric_scores(z[:, varying], hz, metrics)}
 
 
 def format_stats(values: Sequence[float]) -> str:
@@ -351,7 +355,8 @@ def format_scores(s: dict) -> str:
         return np.array2string(values, formatter={"float_kind": lambda v: f"{v:.3f}"}, max_line_width=10**6)
 
     return (f"R2 {s['r2']:.4f} | MCC {s['mcc']:.4f} | MSE {array(s['mse'])} | lin. MSE {array(s['lin_mse'])} | "
-            f"R2 per latent {array(s['r2_latents'])}")
+            f"R2 per latent {array(s['r2_latents'])}"
+            + "".join(f" | {key} {value:.4f}" for key, value in s.items() if key not in BASE_SCORES))
 
 
 class ThreeDIdentTask(Task):
@@ -368,13 +373,12 @@ class ThreeDIdentTask(Task):
     def loss(self, batch) -> torch.Tensor:
         return self.step_loss(batch)
 
-    def evaluate(self) -> dict | None:
-        s = self.scores()
-        return s and {"r2": s["r2"], "mcc": s["mcc"], "mse": rounded(s["mse"]), "lin_mse": rounded(s["lin_mse"]),
-                      "r2_latents": rounded(s["r2_latents"])}
+    def evaluate(self, metrics: Sequence[str] = ()) -> dict | None:
+        s = self.scores(metrics)
+        return s and {**s, **{key: rounded(s[key]) for key in ("mse", "lin_mse", "r2_latents")}}
 
     def final_scores(self) -> dict:
-        return self.evaluate() or {}
+        return self.evaluate(self.args.metrics) or {}
 
     def state_dict(self) -> dict:
         return {"batches": self.stream.position}
@@ -483,7 +487,7 @@ def main(argv: list[str] | None = None) -> None:
         data = DataLoader(data, batch_size=args.batch_size, num_workers=workers)
         z, hz = encode(f, make_embed(f, mix, device, args.amp), data)
         try:
-            print(f"test set: {len(z)} images, in order | {format_scores(scores(z, hz))}")
+            print(f"test set: {len(z)} images, in order | {format_scores(scores(z, hz, args.metrics))}")
         except ValueError as e:
             die(f"cannot score {args.offline_dataset}: {e}")
         return
@@ -500,9 +504,9 @@ def main(argv: list[str] | None = None) -> None:
     embed = make_embed(f, mix, device, args.amp)
     step_loss = make_step_loss(args, layout, embed, device)
 
-    def evaluate() -> dict | None:
+    def evaluate(metrics: Sequence[str] = ()) -> dict | None:
         z, hz = encode(f, embed, ((b[0], b[2]) for b in stream), args.n_eval_samples)
-        return scores(z, hz) if rank == 0 else None
+        return scores(z, hz, metrics) if rank == 0 else None
 
     params = [p for p in f.parameters() if p.requires_grad]
     optimizer = (torch.optim.Adam if args.optimizer == "adam" else torch.optim.SGD)(params, lr=args.lr) if params else None

@@ -27,13 +27,14 @@ import training_loop
 from datasets.factor_pairs import DISTRIBUTIONS, DataFormatError, GridPairs
 from datasets.natural_sprites import NaturalSprites
 from datasets.slowvae_files import MPI3D_VARIANTS, READERS
+from disentanglement_utils import METRICS as SCORES
 from kitti_masks import slowvae
 from kitti_masks.dataset import KittiFormatError, KittiMasks
 from kitti_masks.evaluation import evaluate_encoder
 from kitti_masks.model import get_conv_encoder
 from kitti_masks.solver import KittiTask, contrastive_loss
 from training_loop import RunFolder, Schedule
-from training_utils import CheckpointError, die, load_weights, select_device, set_seed
+from training_utils import CheckpointError, add_metrics_argument, die, load_weights, select_device, set_seed
 
 # The datasets and the number of ground-truth factors their MCC scores.
 N_FACTORS = {"kittimasks": 3, "dsprites": 5, "cars3d": 3, "smallnorb": 4, "shapes3d": 6, "mpi3d": 7, "natural": 5}
@@ -41,7 +42,7 @@ MODELS = ("infonce", "slowvae")
 METRICS = ("mcc", "r2")
 GRID_DATA = "dsprites, shapes3d, mpi3d, cars3d, smallnorb: "
 RESUME_FREE = ("resume", "evaluate", "specify", "random_search", "random_seeds", "num_runs", "output_dir", "log_dir",
-               "ckpt_dir", "data_dir", "num_workers", "use_writer", "ckpt_name", "verbose", "cuda")
+               "ckpt_dir", "data_dir", "num_workers", "use_writer", "ckpt_name", "verbose", "cuda", "metrics")
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -94,6 +95,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     add("--num_runs", type=int, default=10, help="when searching over seeds, do 10")
     add("--resume", action="store_true",
         help="continue <output-dir>/E/<seed>/checkpoint.pt (without it, a run starts afresh)")
+    add_metrics_argument(parser)
     model = parser.add_argument_group("SlowVAE model", "the loss of --model slowvae (kitti_masks/slowvae.py)")
     model.add_argument("--beta", type=float, default=1, help="weight for kl to normal")
     model.add_argument("--gamma", type=float, default=10, help="weight for kl to laplace")
@@ -270,7 +272,8 @@ def run(args: argparse.Namespace, dataset: Dataset, device: torch.device) -> dic
         if args.evaluate:
             iteration = load_weights(model, os.path.join(ckpt_dir, args.ckpt_name))
             result = {"seed": args.seed, "checkpoint": args.ckpt_name, "iteration": iteration,
-                      **evaluate_encoder(model, dataset, device, seed=args.seed, metrics=metrics(args))}
+                      **evaluate_encoder(model, dataset, device, seed=args.seed, metrics=metrics(args),
+                                         extra=args.metrics)}
             write_json(result, os.path.join(out_dir, f"evaluation_{args.ckpt_name}.json"))
         else:
             iteration = int(args.max_iter)
@@ -278,7 +281,8 @@ def run(args: argparse.Namespace, dataset: Dataset, device: torch.device) -> dic
                       **train(args, model, loss_fn, dataset, device, out_dir, ckpt_dir, log_dir)}
     except CheckpointError as e:
         die(str(e))
-    scores = " ".join(f"{name} {result[key]:.4f}" for key, name in (("mcc", "MCC"), ("r2", "R²")) if key in result)
+    names = [("mcc", "MCC"), ("r2", "R²"), *((key, key) for name in args.metrics for key in SCORES[name][0])]
+    scores = " ".join(f"{name} {result[key]:.4f}" for key, name in names if key in result)
     print(f"seed {args.seed}: {scores} at iteration {iteration} ({result['n_samples']} samples)")
     if args.verbose and "corr_matrix" in result:
         print("matched Spearman correlations (rows: " + ", ".join(result["factors"]) + ", noise):")

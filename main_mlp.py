@@ -24,13 +24,13 @@ import spaces
 import training_loop
 from latent_spaces import LatentSpace
 from training_loop import RunFolder, Schedule, Task
-from training_utils import CheckpointError, atomic_save, die, select_device, set_seed
+from training_utils import CheckpointError, add_metrics_argument, atomic_save, die, select_device, set_seed
 
 N_EVAL_SAMPLES = 4096
 LOSS_WINDOW = 100
 PHASES = ("supervised", "unsupervised")
 METRICS = ["phase", *training_loop.COLUMNS]
-RESUME_FREE = ("resume_training", "threads", "no_cuda", "save_dir")  # flags a resumed run may change
+RESUME_FREE = ("resume_training", "threads", "no_cuda", "save_dir", "metrics")  # flags a resumed run may change
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -89,6 +89,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-cuda", action="store_true", help="Stay on the CPU even when a GPU is present.")
     parser.add_argument("--resume-training", action="store_true",
                         help="Continue from <save-dir>/checkpoint.pt where an interrupted run stopped.")
+    add_metrics_argument(parser)
     return parser
 
 
@@ -188,21 +189,21 @@ def build_loss(args: argparse.Namespace, phase: str):
 
 
 @torch.no_grad()
-def scores(h: nn.Module, latent_space: LatentSpace, n_samples: int, device="cpu") -> tuple[float, float]:
-    """R² of a linear map h(z) → z (fitted on one half, scored on the other) and the MCC."""
+def scores(h: nn.Module, latent_space: LatentSpace, n_samples: int, device="cpu", metrics=()) -> dict:
+    """R² of a linear map h(z) → z (fitted on one half, scored on the other), the MCC and the `metrics`."""
     z = latent_space.sample_marginal(n_samples, device)
     hz = h(z)
     (r2, _), _ = disentanglement_utils.linear_disentanglement(z, hz, mode="r2", train_test_split=True)
     (mcc, _), _ = disentanglement_utils.permutation_disentanglement(z, hz, mode="pearson", rescaling=True)
-    return r2, mcc
+    return {"r2": r2, "mcc": mcc, **disentanglement_utils.metric_scores(z, hz, metrics)}
 
 
 def final_scores(h: nn.Module, latent_space: LatentSpace, args: argparse.Namespace, device) -> dict:
-    """R² and MCC on `num_eval_batches` fresh batches: mean and std."""
-    values = torch.tensor([scores(h, latent_space, args.batch_size, device)
-                           for _ in range(args.num_eval_batches)])
-    mean, std = values.mean(0), values.std(0) if len(values) > 1 else torch.zeros(2)
-    return {"r2_mean": mean[0].item(), "r2_std": std[0].item(), "mcc_mean": mean[1].item(), "mcc_std": std[1].item()}
+    """R², MCC and the --metrics on `num_eval_batches` fresh batches: mean and std."""
+    rows = [scores(h, latent_space, args.batch_size, device, args.metrics) for _ in range(args.num_eval_batches)]
+    values = torch.tensor([list(row.values()) for row in rows])
+    mean, std = values.mean(0), values.std(0) if len(rows) > 1 else torch.zeros(len(rows[0]))
+    return {f"{key}_{stat}": v[i].item() for i, key in enumerate(rows[0]) for stat, v in (("mean", mean), ("std", std))}
 
 
 class Run:
@@ -238,8 +239,7 @@ class Phase(Task):
         return self.loss_fn(z1, z2, h1, h2)
 
     def evaluate(self) -> dict:
-        r2, mcc = scores(self.h, self.run.latent_space, N_EVAL_SAMPLES, self.run.device)
-        return {"phase": self.phase, "r2": r2, "mcc": mcc}
+        return {"phase": self.phase, **scores(self.h, self.run.latent_space, N_EVAL_SAMPLES, self.run.device)}
 
     def final_scores(self) -> dict:
         return final_scores(self.h, self.run.latent_space, self.run.args, self.run.device)
@@ -258,8 +258,10 @@ def train_phase(run: Run, phase: str, folder: RunFolder | None, resume: dict | N
     optimizer = torch.optim.Adam(run.fs[phase].parameters(), lr=args.lr)
     schedule = Schedule(n_steps, args.n_log_steps, args.n_log_steps, loss_window=LOSS_WINDOW)
     report = training_loop.fit(Phase(run, phase), optimizer, schedule, folder, resume)
+    extra = [key.removesuffix("_mean") for key in list(report)[4::2]]  # the --metrics scores
     print(f"{phase} final (mean ± std over {args.num_eval_batches} batches): "
-          f"R² {report['r2_mean']:.4f} ± {report['r2_std']:.4f}  MCC {report['mcc_mean']:.4f} ± {report['mcc_std']:.4f}")
+          f"R² {report['r2_mean']:.4f} ± {report['r2_std']:.4f}  MCC {report['mcc_mean']:.4f} ± {report['mcc_std']:.4f}"
+          + "".join(f"  {key} {report[key + '_mean']:.4f} ± {report[key + '_std']:.4f}" for key in extra))
     return report
 
 
@@ -295,8 +297,8 @@ def main(args: argparse.Namespace) -> dict:
     if args.threads:
         torch.set_num_threads(args.threads)
     run = Run(args, select_device(not args.no_cuda and torch.cuda.is_available()))
-    r2, mcc = scores(run.g, run.latent_space, N_EVAL_SAMPLES, run.device)
-    print(f"how entangled is x = g(z): R² {r2:.4f} MCC {mcc:.4f}")
+    mixing = scores(run.g, run.latent_space, N_EVAL_SAMPLES, run.device)
+    print(f"how entangled is x = g(z): R² {mixing['r2']:.4f} MCC {mixing['mcc']:.4f}")
     folder = RunFolder(args.save_dir, args, METRICS, ckpt, run.device) if args.save_dir else None
     phases = [p for p in PHASES if not (args.only_unsupervised and p == "supervised")
               and not (args.only_supervised and p == "unsupervised")]
@@ -312,7 +314,7 @@ def main(args: argparse.Namespace) -> dict:
         except CheckpointError as e:
             die(str(e))
     if folder:
-        save_outputs(run, folder, {"r2": r2, "mcc": mcc})
+        save_outputs(run, folder, mixing)
     return run.results
 
 

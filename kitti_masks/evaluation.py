@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from disentanglement_utils import linear_disentanglement, permutation_disentanglement
+from disentanglement_utils import linear_disentanglement, metric_scores, permutation_disentanglement
 from torch.utils.data import Dataset
 
 N_EVAL_SAMPLES = 10_000
@@ -56,9 +56,11 @@ def slowvae_mcc(latents: np.ndarray, codes: np.ndarray, rng: np.random.Generator
 
 
 def evaluate_encoder(encoder: nn.Module, dataset: Dataset, device: torch.device, seed: int,
-                     n_samples: int = N_EVAL_SAMPLES, metrics: tuple[str, ...] = ("mcc", "r2")) -> dict:
+                     n_samples: int = N_EVAL_SAMPLES, metrics: tuple[str, ...] = ("mcc", "r2"),
+                     extra: tuple[str, ...] = ()) -> dict:
     """slowvae_mcc ("mcc"), and the R² of a linear fit code → factors ("r2"; fitted on one half, scored on the
-    other), of the metrics asked for, on the dataset's min(n_samples, …) evaluation samples (seeded)."""
+    other), of the metrics asked for, then the disentanglement_utils.METRICS `extra` (factors → code), on the
+    dataset's min(n_samples, …) evaluation samples (seeded)."""
     rng = np.random.default_rng(seed)
     keys, latents = dataset.eval_sample(n_samples, rng)
     codes = encode_samples(encoder, dataset, keys, device)
@@ -68,4 +70,4 @@ def evaluate_encoder(encoder: nn.Module, dataset: Dataset, device: torch.device,
     if "r2" in metrics:
         (r2, _), _ = linear_disentanglement(latents, codes, mode="r2", train_test_split=True)
         result["r2"] = float(r2)
-    return result
+    return {**result, **metric_scores(latents, codes, extra)}

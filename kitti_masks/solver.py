@@ -57,7 +57,7 @@ class KittiTask(Task):
         return {"r2": result["r2"], "mcc": result["mcc"]}
 
     def final_scores(self) -> dict:
-        return evaluate_encoder(self.model, self.dataset, self.device, seed=self.args.seed)
+        return evaluate_encoder(self.model, self.dataset, self.device, seed=self.args.seed, extra=self.args.metrics)
 
     def state_dict(self) -> dict:
         return {"batches": self.stream.position}

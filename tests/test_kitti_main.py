@@ -18,8 +18,8 @@ from tools.kitti_masks.make_synthetic import WalkConfig, write_synthetic
 
 REPO = Path(__file__).resolve().parents[1]
 
-# Defaults of the seed's main_kitti.py listing (+ --data-dir, --resume, --model, --box-init, --mpi3d-variant),
-# spelled as there.
+# Defaults of the seed's main_kitti.py listing (+ --data-dir, --resume, --model, --box-init, --mpi3d-variant,
+# --metrics), spelled as there.
 SEED_DEFAULTS = {
     "--box-norm": 0, "--p": 1, "--experiment-dir": "", "--evaluate": False, "--specify": "", "--random-search": False,
     "--random-seeds": False, "--seed": 2, "--beta": 1, "--gamma": 10, "--rate-prior": 6,
@@ -30,7 +30,7 @@ SEED_DEFAULTS = {
     "--beta1": 0.9, "--beta2": 0.999, "--ckpt-name": "last", "--log-step": 1000, "--save-step": 10000,
     "--kitti-max-delta-t": 1, "--natural-discrete": False, "--verbose": False, "--cuda": False, "--num_runs": 10,
     "--data-dir": "./data/kitti/", "--resume": False, "--model": "infonce", "--box-init": 1.0,
-    "--mpi3d-variant": "real"}
+    "--mpi3d-variant": "real", "--metrics": []}
 SLOWVAE_GROUPS = {"SlowVAE model": {"--beta", "--gamma", "--rate-prior", "--betavae", "--search-beta"},
                   "SlowVAE datasets": {"--data-distribution", "--rate-data", "--data-k", "--mpi3d-variant",
                                        "--natural-discrete"}}
@@ -98,6 +98,15 @@ def test_train_writes_run_layout_then_evaluate_scores_the_checkpoint(run, tmp_pa
     evaluated, = run("--evaluate", "--max-iter", "1000")
     assert ckpt.read_bytes() == checkpoint and evaluated["iteration"] == 4
     assert evaluated["mcc"] == pytest.approx(trained["mcc"])
+
+
+def test_metrics_flag_adds_scores_to_final_scores_and_evaluation(run, tmp_path, capsys):
+    trained, = run("--max-iter", "2", "--metrics", "mig", "sap")
+    written = json.loads((tmp_path / "out" / "kittimasks_1" / "1_0" / "2" / "final_scores.json").read_text())
+    assert 0 <= written["mig"] <= 1 and 0 <= written["sap"] <= 1 and written["mig"] == trained["mig"]
+    assert "mig " in capsys.readouterr().out
+    evaluated, = run("--evaluate", "--metrics", "sap")
+    assert evaluated["sap"] == pytest.approx(trained["sap"]) and "mig" not in evaluated
 
 
 TRAIN = ["--batch-size", "8", "--num-workers", "0", "--log-step", "2", "--save-step", "1", "--max-iter", "60"]

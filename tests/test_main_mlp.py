@@ -30,7 +30,7 @@ def untrained_and_trained(*argv: str) -> tuple[tuple[float, float], dict]:
     main_mlp.set_seed(args.seed)
     run = main_mlp.Run(args)
     untrained = main_mlp.scores(torch.nn.Sequential(run.g, run.fs["unsupervised"]), run.latent_space, 4096)
-    return untrained, main_mlp.main(args)["unsupervised"]
+    return (untrained["r2"], untrained["mcc"]), main_mlp.main(args)["unsupervised"]
 
 
 def test_contrastive_model_recovers_sphere_latents():
@@ -184,3 +184,17 @@ def test_resume_with_another_model_is_refused(tmp_path):
     with pytest.raises(SystemExit, match="trained with no --box-norm, this run has --box-norm"):
         main_mlp.main(parse(*TINY, "--save-dir", str(tmp_path), "--only-supervised", "--resume-training",
                             "--box-norm"))
+
+
+def test_metrics_flag_adds_scores_and_leaves_the_others(tmp_path):
+    """--metrics adds mean ± std of each named score to the final scores and final_scores.json; R² and MCC stay
+    the pinned ones (the extra scores draw no random numbers from the run's generators)."""
+    result = main_mlp.main(parse(*TINY, "--only-supervised", "--metrics", "sap", "dci", "--save-dir", str(tmp_path)))
+    scores = result["supervised"]
+    assert {k: scores[k] for k in PINNED["supervised"]} == PINNED["supervised"]
+    assert list(scores)[4:] == ["sap_mean", "sap_std", "dci_disentanglement_mean", "dci_disentanglement_std",
+                                "dci_completeness_mean", "dci_completeness_std", "dci_informativeness_mean",
+                                "dci_informativeness_std"]
+    assert json.loads((tmp_path / "final_scores.json").read_text())["supervised"] == scores
+    with pytest.raises(SystemExit):
+        parse("--metrics", "beta_vae")

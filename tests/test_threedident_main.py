@@ -203,6 +203,18 @@ def test_sanity_modes_need_no_images_and_never_ask(capsys, monkeypatch, latents_
     assert "R2 1.0000 | MCC 1.0000 | MSE [0.000" in run(capsys, *base, "--mode", "test", *flags)[-1]
 
 
+def test_metrics_flag_scores_the_final_model_and_the_test_set(capsys, latents_only, tmp_path):
+    """--metrics: the perfect h(z) = z scores DCI 1 in final_scores.json and in test mode's line; logged rows
+    (metrics.csv) keep their columns."""
+    base = ["--offline-dataset", latents_only, *TINY, "--iterations", "2", "--n-log-steps", "1",
+            "--identity-mixing-and-solution", "--n-eval-samples", "64", "--metrics", "dci"]
+    run(capsys, *base, "--mode", "unsupervised", "--output-dir", tmp_path)
+    final = json.loads((tmp_path / "final_scores.json").read_text())
+    assert final["dci_disentanglement"] == pytest.approx(1.0) and final["dci_completeness"] == pytest.approx(1.0)
+    assert "dci_disentanglement" not in (tmp_path / "metrics.csv").read_text()
+    assert "| dci_disentanglement 1.0000 | dci_completeness 1.0000" in run(capsys, *base, "--mode", "test")[-1]
+
+
 def test_checkpoints_round_trip(capsys, rendered, tmp_path):
     model = tmp_path / "ckpt" / "model.pt"
     run(capsys, "--offline-dataset", rendered, "--mode", "unsupervised", *TINY, "--iterations", "2",

@@ -1,4 +1,5 @@
 """tools/kitti_table.py: the table builder on fixture rows, and a resumable run of tiny cells."""
+import pytest
 import torch
 
 import main_kitti
@@ -51,3 +52,24 @@ def test_max_iter_and_batch_size_override_the_recipe_but_not_the_untrained_itera
     assert (flags.max_iter, untrained.max_iter, recipe.max_iter) == (6000, 0, 3000)
     slowvae = main_kitti.get_args_parser().parse_args(kitti_table.cell_flags("slowvae", 1, 0, args))
     assert (flags.batch_size, untrained.batch_size, recipe.batch_size, slowvae.batch_size) == (256, 256, 128, 64)
+
+
+def test_metrics_add_columns_and_tables_and_need_their_own_out(tmp_path):
+    write_synthetic(str(tmp_path / "data"), 8, seed=0, config=WalkConfig(max_len=12))
+    argv = ["--data-dir", str(tmp_path / "data"), "--models", "untrained", "--delta-ts", "1", "--seeds", "0",
+            "--out", str(tmp_path / "out"), "--runs-dir", str(tmp_path / "runs"), "--metrics", "sap", "dci"]
+    args = kitti_table.get_args_parser().parse_args(argv)
+    assert main_kitti.get_args_parser().parse_args(kitti_table.cell_flags("untrained", 1, 0, args)).metrics == [
+        "sap", "dci"]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        kitti_table.main(args)
+    finally:
+        torch.set_num_threads(threads)
+    row, = kitti_table.read_runs(tmp_path / "out" / "runs.csv")
+    assert list(row)[-4:] == ["sap", "dci_disentanglement", "dci_completeness", "dci_informativeness"]
+    table = (tmp_path / "out" / "kitti_table.md").read_text()
+    assert "| model | MCC, max Δt 1 frames |" in table and "| model | dci_completeness, max Δt 1 frames |" in table
+    with pytest.raises(SystemExit, match="other columns"):
+        kitti_table.main(kitti_table.get_args_parser().parse_args(argv[:-3]))  # no --metrics

@@ -9,12 +9,17 @@ Resumable: every finished cell appends one row to `<out>/runs.csv` and is skippe
 flags it ran with: give another recipe another --out); an interrupted cell continues from its checkpoint
 (`--resume`); `<out>/kitti_table.md` is rewritten after each cell, with the number of seeds per cell (an
 incomplete cell says so). `--launcher submitit` runs each cell as a SLURM job (tools/launcher.py).
+`--metrics dci mig sap modularity` adds the SlowVAE paper's other columns: each cell also scores them (main_kitti
+--metrics), runs.csv keeps them and the table gets one more table per score (give them their own --out: runs.csv's
+columns are fixed).
 
     python tools/kitti_table.py --data-dir data/kitti --seeds 0 1 2 --out results/kitti_cpu/batch128
 """
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import sys
 import time
 from pathlib import Path
@@ -24,8 +29,10 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 import main_kitti  # noqa: E402
+from disentanglement_utils import METRICS  # noqa: E402
 from tools import launcher  # noqa: E402
 from tools.table1_grid import append_run, mean_std, read_runs  # noqa: E402
+from training_utils import die  # noqa: E402
 
 MODELS = {  # name → (label, flags); the flags come after RECIPE and override it
     "untrained": ("untrained encoder (L1 box model at step 0)", ("--p", "1", "--box-norm", "1", "--max-iter", "0")),
@@ -59,8 +66,16 @@ def get_args_parser() -> argparse.ArgumentParser:
                         help="Images per batch, 2 × pairs, of the InfoNCE rows (default: the recipe's 128; "
                         "the SlowVAE row keeps 64).")
     parser.add_argument("--table-only", action="store_true", help="Rewrite the table from runs.csv; run nothing.")
+    parser.add_argument("--metrics", nargs="+", default=[], choices=list(METRICS), metavar="NAME",
+                        help="Scores besides the MCC, one table each (none; the SlowVAE paper's: dci mig sap "
+                             f"modularity; all: {', '.join(METRICS)}).")
     launcher.add_launcher_args(parser)
     return parser
+
+
+def score_keys(args: argparse.Namespace) -> list[str]:
+    """The columns of runs.csv and the tables that --metrics adds."""
+    return [key for name in args.metrics for key in METRICS[name][0]]
 
 
 def cell_flags(model: str, delta_t: int, seed: int, args: argparse.Namespace) -> list[str]:
@@ -70,7 +85,8 @@ def cell_flags(model: str, delta_t: int, seed: int, args: argparse.Namespace) ->
             overrides += [flag, str(value)]
     return [*RECIPE, *overrides, *MODELS[model][1], "--kitti-max-delta-t", str(delta_t), "--seed", str(seed),
             "--dataset", args.dataset, "--data-dir", args.data_dir, "--experiment-dir", f"{model}_dt{delta_t}",
-            "--output-dir", str(Path(args.runs_dir) / "outputs"), "--ckpt-dir", str(Path(args.runs_dir) / "ckpt")]
+            "--output-dir", str(Path(args.runs_dir) / "outputs"), "--ckpt-dir", str(Path(args.runs_dir) / "ckpt"),
+            *(["--metrics", *args.metrics] if args.metrics else [])]
 
 
 def run_cell(model: str, delta_t: int, seed: int, args: argparse.Namespace) -> dict:
@@ -80,17 +96,19 @@ def run_cell(model: str, delta_t: int, seed: int, args: argparse.Namespace) -> d
     start = time.perf_counter()
     result, = main_kitti.main([*flags, *(["--resume"] if checkpoint.is_file() else [])])
     return {"model": model, "max_delta_t": delta_t, "seed": seed, "mcc": f"{result['mcc']:.4f}",
-            "r2": f"{result['r2']:.4f}", "wall_s": f"{time.perf_counter() - start:.1f}", "flags": " ".join(flags)}
+            "r2": f"{result['r2']:.4f}", "wall_s": f"{time.perf_counter() - start:.1f}", "flags": " ".join(flags),
+            **{key: f"{result[key]:.4f}" for key in score_keys(args)}}
 
 
-def markdown_table(rows: list[dict], models: list[str], delta_ts: list[int], seeds: int) -> str:
-    """MCC mean ± std over seeds per model (rows) and --kitti-max-delta-t (columns), seeds counted."""
-    lines = ["| model | " + " | ".join(f"MCC, max Δt {d} frames" for d in delta_ts) + " |",
+def markdown_table(rows: list[dict], models: list[str], delta_ts: list[int], seeds: int, key: str = "mcc",
+                   label: str = "MCC") -> str:
+    """Score `key` (MCC) mean ± std over seeds per model (rows) and --kitti-max-delta-t (columns), seeds counted."""
+    lines = ["| model | " + " | ".join(f"{label}, max Δt {d} frames" for d in delta_ts) + " |",
              "|---" * (len(delta_ts) + 1) + "|"]
     for model in models:
         cells = []
         for d in delta_ts:
-            mccs = [float(r["mcc"]) for r in rows if r["model"] == model and int(r["max_delta_t"]) == d]
+            mccs = [float(r[key]) for r in rows if r["model"] == model and int(r["max_delta_t"]) == d]
             cell = f"{mean_std(mccs)} ({len(mccs)}/{seeds} seeds)"
             cells.append(cell if len(mccs) >= seeds else f"{cell}, incomplete")
         lines.append(f"| {MODELS[model][0]} | " + " | ".join(cells) + " |")
@@ -102,13 +120,20 @@ def main(args: argparse.Namespace) -> None:
     out.mkdir(parents=True, exist_ok=True)
     runs = out / "runs.csv"
 
+    fields = RUN_FIELDS + score_keys(args)
+    with open(runs, newline="") if runs.is_file() else io.StringIO() as f:
+        columns = next(csv.reader(f), fields)
+    if columns != fields:
+        die(f"{runs} has other columns than these flags write ({', '.join(fields)}): give them another --out")
+
     def write_table() -> None:
-        text = markdown_table(read_runs(runs), args.models, args.delta_ts, len(args.seeds))
+        text = "\n".join(markdown_table(read_runs(runs), args.models, args.delta_ts, len(args.seeds), key, label)
+                         for key, label in [("mcc", "MCC"), *((key, key) for key in score_keys(args))])
         (out / "kitti_table.md").write_text(text)
         print(text)
 
     def finish(row: dict) -> None:
-        append_run(runs, row, RUN_FIELDS)
+        append_run(runs, row, fields)
         write_table()
 
     jobs = Path(args.runs_dir) / "submitit"
