@@ -4,9 +4,9 @@ submitting and a later call collects), two local tasks train as one torchrun gro
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
-import pickle
 import signal
 import sys
 import time
@@ -21,6 +21,7 @@ from tests import killing, launcher_cells
 from tests.test_threedident_main import TINY, import_tool, metrics
 from tests.test_tools_table1 import fake_main, grid_args, read_rows  # noqa: F401  (fake_main: a fixture)
 from tools import kitti_table, launcher, submit_train, table1_grid
+from tools.jobs import ToolCell
 from tools.kitti_masks.make_synthetic import WalkConfig, write_synthetic
 
 KITTI = ["--models", "infonce_l1_box", "--delta-ts", "1", "--seeds", "0", "1", "--max-iter", "60", "--batch-size", "8"]
@@ -88,8 +89,8 @@ def test_preempted_job_is_requeued_and_resumes_to_the_same_scores(kitti_runs):
 
 
 class InProcessExecutor:
-    """submitit's executor as the launcher uses it, running each job at once in this process and writing its
-    result file as a job does (for the tools' wiring with a fake main_mlp)."""
+    """submitit's executor as the launcher uses it, running each job at once in this process (the cell writes its
+    outcome file as in a job; for the tools' wiring with a fake main_mlp)."""
     cluster = "local"
 
     def __init__(self, folder: Path):
@@ -100,11 +101,9 @@ class InProcessExecutor:
 
     def submit(self, cell) -> SimpleNamespace:
         self.jobs += 1
-        paths = SimpleNamespace(result_pickle=self.folder / f"{self.jobs}_0_result.pkl",
-                                stderr=self.folder / f"{self.jobs}_0_log.err")
-        self.folder.mkdir(parents=True, exist_ok=True)
-        paths.result_pickle.write_bytes(pickle.dumps(("success", cell())))
-        return SimpleNamespace(job_id=str(self.jobs), paths=paths)
+        cell()
+        return SimpleNamespace(job_id=str(self.jobs),
+                               paths=SimpleNamespace(folder=self.folder, stderr=self.folder / f"{self.jobs}_0_log.err"))
 
 
 def test_table1_cells_as_jobs_write_the_rows_of_jobs_2(tmp_path, fake_main, monkeypatch):
@@ -137,22 +136,42 @@ def test_failed_cell_is_one_line_naming_its_log_and_the_other_rows_are_kept(tmp_
 
 
 def test_a_finished_job_lands_in_the_3dident_table_and_a_failed_one_is_reported(tmp_path):
-    """--table-only collects: the finished job's row is written before the failed job stops the tool."""
+    """--table-only collects: the finished job's row is written before the failed job stops the tool (the two
+    jobs' cells run here, writing their outcome files as in a job)."""
     cpu_table = import_tool("cpu_table")
-    cells = tmp_path / "work" / "submitit" / "cells"
-    cells.mkdir(parents=True)
+    jobs = tmp_path / "work" / "submitit"
+    (jobs / "cells").mkdir(parents=True)
     row = {"row": "untrained", "seed": 0, "r2": "0.1000", "mcc": "0.2000", "r2_latents": json.dumps([0.1] * 10),
            "steps": 0, "batch_size": 0, "train_s": "0", "flags": ""}
-    for key, outcome in (("untrained_seed0", ("success", row)), ("l2_box_seed0", ("error", "Traceback\nerror: bad"))):
-        result = tmp_path / f"{key}.pkl"
-        result.write_bytes(pickle.dumps(outcome))
-        (cells / f"{key}.json").write_text(json.dumps({"job_id": "7", "cluster": "local", "result": str(result),
-                                                       "stderr": "7_0_log.err"}))
-    with pytest.raises(SystemExit, match=r"^error: cell l2_box_seed0 \(job 7\) failed: bad; log: 7_0_log.err$"):
+    for key, function, args in (("untrained_seed0", launcher_cells.given, (row,)),
+                                ("l2_box_seed0", launcher_cells.broken, ())):
+        cell = ToolCell(function, args, jobs / "outcomes" / f"{key}.json")
+        with contextlib.suppress(RuntimeError):  # the broken cell's error, recorded
+            cell()
+        (jobs / "cells" / f"{key}.json").write_text(json.dumps(
+            {"job_id": "7", "cluster": "local", "outcome": cell.outcome, "folder": str(jobs), "stderr": "7_0_log.err"}))
+    with pytest.raises(SystemExit, match=r"^error: cell l2_box_seed0 \(job 7\) failed: this cell cannot run; "
+                                         r"log: 7_0_log.err$"):
         cpu_table.main(["--work-dir", str(tmp_path / "work"), "--out", str(tmp_path / "out"), "--table-only"])
     assert [r["row"] for r in cpu_table.read_runs(tmp_path / "out" / "runs.csv")] == ["untrained"]
     assert "| untrained encoder | — | 0.100 | 0.200 |" in (tmp_path / "out" / "table.md").read_text()
-    assert not list(cells.iterdir())
+    assert not list((jobs / "cells").iterdir()) and not list((jobs / "outcomes").iterdir())
+
+
+def test_requeue_leaves_no_outcome_and_an_error_is_one_line(tmp_path):
+    """submitit's requeue stops a job with SystemExit: no error outcome is left behind (the requeued job writes it);
+    an Exception is recorded as its last line and goes on to submitit."""
+    requeued = ToolCell(launcher_cells.requeued, (), tmp_path / "requeued.json")
+    with pytest.raises(SystemExit):
+        requeued()
+    assert not (tmp_path / "requeued.json").exists()
+    broken = ToolCell(launcher_cells.broken, (), tmp_path / "broken.json")
+    with pytest.raises(RuntimeError):
+        broken()
+    assert json.loads((tmp_path / "broken.json").read_text()) == {
+        "status": "error", "error": "RuntimeError: error: this cell cannot run"}
+    assert ToolCell(launcher_cells.row, (3,), tmp_path / "row.json")() == {"value": 3}
+    assert json.loads((tmp_path / "row.json").read_text()) == {"status": "success", "row": {"value": 3}}
 
 
 def test_submitit_missing_or_no_sbatch_is_a_one_line_error_before_any_cell(tmp_path, fake_main, monkeypatch):

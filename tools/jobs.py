@@ -1,5 +1,7 @@
 """What a submitit job runs (tools/launcher.py submits them): a grid's cell, or one task of a training run.
-Light to import (no torch): a job unpickles these before it imports what it runs.
+Light to import (no torch): a job unpickles these before it imports what it runs. Each writes its outcome as a
+small JSON file (`recorded`) that the launcher reads: submitit's own result pickle is never loaded (reading a pickle
+can run code; tests/test_training_utils.py).
 
 Both are requeued after preemption or the time limit: submitit calls `checkpoint` on SIGUSR2, and the job runs
 again from the run folder's checkpoint.pt (the grid tools pass their scripts' resume flag when a checkpoint
@@ -8,8 +10,10 @@ exists; `TrainJob` adds it itself), ending with the scores of a run left alone.
 from __future__ import annotations
 
 import importlib
+import json
 import runpy
 import sys
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,6 +26,32 @@ def one_line_error(error: SystemExit) -> RuntimeError:
     return RuntimeError(str(error.code).strip().splitlines()[-1])
 
 
+def write_outcome(path: str | Path, outcome: dict) -> None:
+    """`outcome` as JSON in `path`, atomically (a reader never sees half of it)."""
+    from training_utils import atomic_write  # here, not above: importing this module costs no torch
+    atomic_write(path, lambda f: f.write(json.dumps(outcome).encode()))
+
+
+def recorded(path: str | Path, call: Callable[[], dict | None]) -> dict | None:
+    """`call()`, its outcome written to `path` for the launcher (tools/launcher.py `job_result`):
+    {"status": "success", "row": row}, or {"status": "error", "error": the exception's last line} before the
+    exception goes on to submitit, which logs its traceback. Only an Exception is an error: submitit's requeue
+    (SIGUSR2) stops the job with SystemExit and leaves no outcome; the requeued job writes it when it ends."""
+    try:
+        row = call()
+    except Exception as e:
+        write_outcome(path, {"status": "error",
+                             "error": "".join(traceback.format_exception_only(type(e), e)).strip().splitlines()[-1]})
+        raise
+    write_outcome(path, {"status": "success", "row": row})
+    return row
+
+
+def rank_outcome(folder: str | Path, job_id: str, rank: int) -> Path:
+    """Where task `rank` of training job `job_id` writes its outcome: beside submitit's files of the task."""
+    return Path(folder) / f"{job_id}_{rank}_outcome.json"
+
+
 class Requeueable:
     """submitit's hook on SIGUSR2 (preemption, time limit): `checkpoint` returns the same call, to run again in
     the requeued job (which resumes from the run folder)."""
@@ -32,14 +62,19 @@ class Requeueable:
 
 
 class ToolCell(Requeueable):
-    """One cell as a job: `function(*args)` of the tool module `module` (file `tool`), imported in the job.
-    Requeued after preemption or the time limit: the cell runs again and its training resumes its checkpoint."""
+    """One cell as a job: `function(*args)` of the tool module `module` (file `tool`), imported in the job; its
+    row (or error) is written to `outcome` (`recorded`). Requeued after preemption or the time limit: the cell runs
+    again and its training resumes its checkpoint."""
 
-    def __init__(self, function: Callable, args: tuple):
+    def __init__(self, function: Callable, args: tuple, outcome: str | Path):
         module = sys.modules[function.__module__]
         self.tool, self.module, self.function, self.args = module.__file__, module.__name__, function.__name__, args
+        self.outcome = str(outcome)
 
     def __call__(self) -> dict:
+        return recorded(self.outcome, self.run)
+
+    def run(self) -> dict:
         folder = str(Path(self.tool).parent)
         if folder not in sys.path:
             sys.path.insert(0, folder)  # tools/3dident's scripts import their neighbours
@@ -55,12 +90,18 @@ class ToolCell(Requeueable):
 class TrainJob(Requeueable):
     """One task of a training job: sets torchrun's rendezvous variables from the job (MASTER_ADDR/PORT, RANK,
     WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE: rank = global task id, one task per GPU) and runs `script argv`
-    in-process. Requeued after preemption or the time limit with the script's resume flag (RESUMABLE)."""
+    in-process; each task writes its outcome to `rank_outcome`. Requeued after preemption or the time limit with the
+    script's resume flag (RESUMABLE)."""
 
     def __init__(self, script: str, argv: list[str]):
         self.script, self.argv = script, list(argv)
 
     def __call__(self) -> None:
+        from submitit import JobEnvironment
+        env = JobEnvironment()
+        recorded(rank_outcome(env.paths.folder, env.job_id, env.global_rank), self.run)
+
+    def run(self) -> None:
         import submitit
         submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False, overwrite=True)
         sys.argv = [self.script, *self.resume_argv()]

@@ -5,8 +5,9 @@ unfinished cell as one job of a job array (`run_jobs`); `--cluster local` runs t
 machine (submitit's LocalExecutor). A submitted cell is recorded in `<folder>/cells/<cell>.json`; each call of a
 tool first collects the cells whose jobs have finished (their rows go to runs.csv as with the local launcher) and
 submits only the cells that are neither finished nor still queued or running, so a tool can exit after submitting
-(`--no-wait`) and a later call (or `--table-only`) picks the results up. A failed cell is one line naming the job's
-log; the other cells' rows are kept.
+(`--no-wait`) and a later call (or `--table-only`) picks the results up: each job writes its outcome (row or
+error) to `<folder>/outcomes/<cell>.json` (tools/jobs.py `recorded`: JSON, which runs no code when read). A failed
+cell is one line naming the job's log; the other cells' rows are kept.
 
 Preemption and time limits: SLURM (or the local executor) sends SIGUSR2 before it stops a job; submitit then calls
 `checkpoint` of the job's callable (tools/jobs.py) and requeues it, and the requeued job trains on from
@@ -21,7 +22,6 @@ import argparse
 import contextlib
 import json
 import os
-import pickle
 import shutil
 import sys
 import time
@@ -78,7 +78,7 @@ def executor_parameters(args: argparse.Namespace, nodes: int = 1, tasks_per_node
 
 
 def make_executor(args: argparse.Namespace, folder: Path, **shape):
-    """A submitit executor for --cluster writing its pickles and logs to `folder`; a one-line error when
+    """A submitit executor for --cluster writing its files and logs to `folder`; a one-line error when
     submitit is not installed or SLURM is asked for where there is no sbatch."""
     try:
         import submitit
@@ -108,11 +108,11 @@ def repo_on_pythonpath() -> Iterator[None]:
             os.environ["PYTHONPATH"] = old
 
 
-def job_result(record: dict) -> tuple[str, object] | None:
-    """("success", row) or ("error", traceback) of a finished job; None while it has no result."""
+def job_result(record: dict) -> dict | None:
+    """The outcome the job wrote (tools/jobs.py `recorded`): {"status": "success", "row": row} or
+    {"status": "error", "error": one line}; None while it has none."""
     try:
-        with open(record["result"], "rb") as f:
-            return pickle.load(f)
+        return json.loads(Path(record["outcome"]).read_text())
     except FileNotFoundError:
         return None
 
@@ -126,7 +126,7 @@ def job_alive(record: dict) -> bool:
             return False
         return state != "Z"
     import submitit
-    return not submitit.SlurmJob(Path(record["result"]).parent, record["job_id"]).done(force_check=True)
+    return not submitit.SlurmJob(record["folder"], record["job_id"]).done(force_check=True)
 
 
 def failure(record: dict) -> str | None:
@@ -135,8 +135,7 @@ def failure(record: dict) -> str | None:
     outcome = job_result(record)
     if outcome is None:
         return "ended without a result (killed, or out of memory?)"
-    kind, value = outcome
-    return None if kind == "success" else "failed: " + str(value).strip().splitlines()[-1].split("error: ", 1)[-1]
+    return None if outcome["status"] == "success" else "failed: " + outcome["error"].split("error: ", 1)[-1]
 
 
 def failure_line(key: str, record: dict) -> str:
@@ -155,11 +154,12 @@ def collect(folder: Path, on_row: Callable[[dict], None],
             running.add(key)
             continue
         if failure(record) is None:
-            on_row(job_result(record)[1])
+            on_row(job_result(record)["row"])
             finished.add(key)
         else:
             failures[key] = failure_line(f"cell {key}", record)
         path.unlink()
+        Path(record["outcome"]).unlink(missing_ok=True)
     return running, finished, failures
 
 
@@ -170,12 +170,15 @@ def collected(folder: Path, on_row: Callable[[dict], None]) -> list[str]:
 
 
 def submit(executor, cells: dict[str, ToolCell], folder: Path) -> None:
-    """Submit `cells` as one job array and record each cell's job."""
+    """Submit `cells` as one job array and record each cell's job (its outcome file, and submitit's folder that
+    SLURM's `job_alive` asks about)."""
+    for cell in cells.values():
+        Path(cell.outcome).unlink(missing_ok=True)  # left by a job whose record was lost: not this job's outcome
     with repo_on_pythonpath(), executor.batch():
         jobs = {key: executor.submit(cell) for key, cell in cells.items()}
     for key, job in jobs.items():
-        record = {"job_id": job.job_id, "cluster": executor.cluster, "result": str(job.paths.result_pickle),
-                  "stderr": str(job.paths.stderr)}
+        record = {"job_id": job.job_id, "cluster": executor.cluster, "outcome": cells[key].outcome,
+                  "folder": str(job.paths.folder), "stderr": str(job.paths.stderr)}
         atomic_write(folder / "cells" / f"{key}.json", lambda f: f.write(json.dumps(record).encode()))
         print(f"submitted {key}: job {job.job_id} (log {job.paths.stderr})", flush=True)
 
@@ -190,7 +193,8 @@ def run_jobs(cells: dict[str, tuple[Callable, tuple]], on_row: Callable[[dict], 
     while True:
         room = len(queued) if args.cluster == "slurm" else max(0, args.array_parallelism - len(running))
         if queued and room:
-            submit(executor, {key: ToolCell(*cells[key]) for key in queued[:room]}, folder)
+            submit(executor, {key: ToolCell(*cells[key], folder / "outcomes" / f"{key}.json") for key in queued[:room]},
+                   folder)
             queued = queued[room:]
         if args.no_wait:
             return list(failures.values())

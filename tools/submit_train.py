@@ -20,7 +20,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from tools import launcher  # noqa: E402
-from tools.jobs import RESUMABLE, TrainJob  # noqa: E402
+from tools.jobs import RESUMABLE, TrainJob, rank_outcome  # noqa: E402
 from training_utils import die  # noqa: E402
 
 
@@ -30,7 +30,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--nodes", type=int, default=1, help="Nodes of the job (main_3dident only above 1).")
     parser.add_argument("--tasks-per-node", type=int, default=1,
                         help="Ranks per node: one per GPU (= --gpus-per-node), or CPU ranks with gloo.")
-    parser.add_argument("--jobs-dir", default="runs/submitit", help="submitit's pickles and the job's logs.")
+    parser.add_argument("--jobs-dir", default="runs/submitit", help="submitit's files, the job's logs and outcomes.")
     parser.add_argument("script", choices=tuple(RESUMABLE), help="The training script.")
     parser.add_argument("argv", nargs=argparse.REMAINDER, help="The script's flags (--output-dir / --save-dir: the "
                         "run folder a requeued job resumes).")
@@ -54,8 +54,8 @@ def main(argv: list[str] | None = None):
     if not args.no_wait:
         submitted.wait()
         for rank in range(submitted.num_tasks):
-            task = submitted.task(rank)
-            record = {"job_id": submitted.job_id, "result": task.paths.result_pickle, "stderr": task.paths.stderr}
+            outcome = rank_outcome(submitted.paths.folder, submitted.job_id, rank)
+            record = {"job_id": submitted.job_id, "outcome": outcome, "stderr": submitted.task(rank).paths.stderr}
             if launcher.failure(record):
                 die(launcher.failure_line(f"{args.script} rank {rank}", record).removeprefix("error: "))
     return submitted
