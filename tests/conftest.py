@@ -22,6 +22,16 @@ def _seeded():
     yield
 
 
+@pytest.fixture
+def in_process_loading(monkeypatch):
+    """main_3dident's pair stream read in the test's process, without data workers: a spawned worker costs a
+    fresh interpreter (seconds). The workers are tested apart (test_datasets_threedident), and the subprocess and
+    torchrun tests of main_3dident run with them: a batch depends only on the seed and its position."""
+    import main_3dident
+    loader = main_3dident.pair_loader
+    monkeypatch.setattr(main_3dident, "pair_loader", lambda data, workers, pin_memory=False: loader(data, 0))
+
+
 class _CreatesFile:
     """Unpickling this object calls open(path, "w"): code that a safe loader must refuse to run."""
 

@@ -6,9 +6,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
-
-import main_3dident
 
 TOOLS = Path(__file__).resolve().parents[1] / "tools" / "3dident"
 sys.path.insert(0, str(TOOLS))
@@ -17,13 +14,6 @@ sys.path.remove(str(TOOLS))
 
 TINY = ["--device", "cpu", "--size", "16", "--n-train", "48", "--n-test", "24", "--iterations", "2",
         "--batch-size", "8", "--n-eval-samples", "16", "--n-log-steps", "1", "--workers", "1", "--encoder", "conv"]
-
-
-@pytest.fixture
-def in_process_loading(monkeypatch):
-    """main_3dident's pair stream without data workers (a spawned worker costs seconds; they are tested apart)."""
-    loader = main_3dident.pair_loader
-    monkeypatch.setattr(main_3dident, "pair_loader", lambda data, workers, pin_memory=False: loader(data, 0))
 
 
 def table_rows(text: str) -> dict[str, list[str]]:

@@ -20,10 +20,13 @@ import main_3dident
 from datasets.threedident_dataset import IMAGE_MEAN, IMAGE_STD
 from tests import killing
 
+pytestmark = pytest.mark.usefixtures("in_process_loading")  # in-process runs: no spawned data worker (conftest)
 REPO = Path(__file__).resolve().parents[1]
 TOOLS = REPO / "tools" / "3dident"
+# One faiss thread: with in_process_loading the test's own process searches, and faiss's OpenMP thread count is
+# also torch's (16, the default, would slow every later test and change its rounding).
 TINY = ["--batch-size", "8", "--n-eval-samples", "16", "--workers", "1", "--no-cuda",
-        "--non-periodic-rotation-and-color"]
+        "--non-periodic-rotation-and-color", "--faiss-omp-threads", "1"]
 
 
 def import_tool(name: str):
