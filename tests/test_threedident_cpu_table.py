@@ -1,14 +1,44 @@
 """tools/3dident/cpu_table.py: parsing the test line, the table on fixture runs (mean ± std, the lowest latents),
 and a tiny end-to-end run in which a short unsupervised training raises the held-out R² above the untrained
 encoder's (resumable: a second call runs nothing)."""
+import contextlib
+import io
 import json
+import runpy
+import sys
 
 import numpy as np
 import pytest
 
-from tests.test_threedident_main import import_tool
+from tests.test_threedident_main import TOOLS, import_tool
 
 cpu_table = import_tool("cpu_table")
+cpu_demo = import_tool("cpu_demo")
+
+
+@pytest.fixture
+def steps_in_process(monkeypatch, in_process_loading):
+    """cpu_table's steps (latents, renders, image statistics, main_3dident) run in the test's process, as the
+    scripts' own `__main__`, echoed like cpu_demo.run does: each subprocess would import torch afresh (seconds).
+    One faiss thread, as in tests/test_threedident_main.py."""
+    def run(command: list[str], env: dict) -> str:
+        print("$", " ".join(command), flush=True)
+        out = io.StringIO()
+        monkeypatch.setattr(sys, "argv", [command[1], *command[2:]])
+        monkeypatch.syspath_prepend(str(TOOLS))
+        try:
+            with contextlib.redirect_stdout(out):
+                runpy.run_path(str(cpu_table.REPO / command[1]), run_name="__main__")
+        except SystemExit as e:
+            if e.code:
+                raise SystemExit(f"error: step failed:\n{e.code}") from None
+        print(out.getvalue(), end="")
+        return out.getvalue()
+
+    common = cpu_table.common_flags
+    monkeypatch.setattr(cpu_table, "common_flags", lambda work: [*common(work), "--faiss-omp-threads", "1"])
+    monkeypatch.setattr(cpu_table, "run", run)
+    monkeypatch.setattr(cpu_demo, "run", run)
 
 
 def test_parse_test_reads_scores_and_per_latent_r2():
@@ -37,7 +67,7 @@ def test_table_averages_seeds_and_names_the_lowest_latents():
     assert "α 0.10, γ 0.30, x 0.90" in best
 
 
-def test_tiny_run_learns_and_resumes(tmp_path, capsys):
+def test_tiny_run_learns_and_resumes(tmp_path, capsys, steps_in_process):
     """16-px renders, 120 steps of L2 InfoNCE with the box: held-out R² well above the untrained encoder's
     (0.260 against -0.012 when this test was written)."""
     argv = ["--work-dir", str(tmp_path / "work"), "--out", str(tmp_path / "out"), "--rows", "untrained", "l2_box",
