@@ -37,12 +37,12 @@ def kill_after_rows(argv: list[str], metrics: Path, rows: int, timeout: float = 
     assert proc.wait() == -signal.SIGKILL, f"the run ended before it was killed: {proc.stderr.read()[-2000:]}"
 
 
-def kill_twice_and_finish(argv: list[str], resume: str, metrics: Path, rows: tuple[int, int]) -> None:
-    """Kill `python <argv>` once `metrics` holds rows[0] rows, kill its resumed run (`argv + [resume]`) at
-    rows[1] rows, then let a third run resume to the end: resume from both moments, and from a resumed run."""
+def kill_twice(argv: list[str], resume: str, metrics: Path, rows: tuple[int, int]) -> None:
+    """Kill `python <argv>` once `metrics` holds rows[0] rows, then its resumed run (`argv + [resume]`) at
+    rows[1] rows: the caller resumes a third time, to the end (in its own process: the scripts give the same
+    numbers in a test's process as in their own, both on one thread)."""
     kill_after_rows(argv, metrics, rows[0])
     kill_after_rows([*argv, resume], metrics, rows[1])
-    run([*argv, resume])
 
 
 def rows_without_time(path: Path) -> list[dict]:

@@ -73,11 +73,12 @@ LONGER = [*TINY[:4], "--n-steps", "100", "--more-unsupervised", "2", "--n-log-st
 
 
 def test_killed_run_resumes_to_the_same_result(tmp_path):
-    """Killed in the supervised phase (row 3), then again in the unsupervised one (row 16), resumed each time."""
-    killing.run(["main_mlp.py", *LONGER, "--save-dir", tmp_path / "full"])
+    """SIGKILLed in the supervised phase (row 3), its resumed run again in the unsupervised one (row 16), then
+    resumed to the end: the scores, metrics and models of a run left alone."""
+    main_mlp.main(parse(*LONGER, "--save-dir", str(tmp_path / "full")))
     cut = tmp_path / "cut"
-    killing.kill_twice_and_finish(["main_mlp.py", *LONGER, "--save-dir", cut], "--resume-training",
-                                  cut / "metrics.csv", (3, 16))
+    killing.kill_twice(["main_mlp.py", *LONGER, "--save-dir", cut], "--resume-training", cut / "metrics.csv", (3, 16))
+    main_mlp.main(parse(*LONGER, "--save-dir", str(cut), "--resume-training"))
     full, resumed = (json.loads((d / "final_scores.json").read_text()) for d in (tmp_path / "full", cut))
     assert resumed == full
     assert killing.rows_without_time(cut / "metrics.csv") == killing.rows_without_time(tmp_path / "full" / "metrics.csv")
