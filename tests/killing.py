@@ -11,14 +11,6 @@ REPO = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
 
-def run(argv: list[str], timeout: float = 240) -> subprocess.CompletedProcess:
-    """`python <argv>` in the repository, one thread; raises with its stderr when it fails."""
-    result = subprocess.run([sys.executable, *map(str, argv)], cwd=REPO, capture_output=True, text=True,
-                            timeout=timeout, env=ENV)
-    assert result.returncode == 0, result.stderr[-2000:]
-    return result
-
-
 def data_rows(path: Path) -> int:
     try:
         return max(0, len(path.read_text().splitlines()) - 1)

@@ -205,7 +205,7 @@ def test_slurm_gets_one_job_array_with_the_clusters_basics(tmp_path, fake_main, 
     assert fake_main == []  # nothing ran here
 
 
-def test_two_local_tasks_train_as_one_torchrun_group(tmp_path):
+def test_two_local_tasks_train_as_one_torchrun_group(tmp_path, in_process_loading):
     """submit_train.py: 2 tasks of one job (gloo, rendezvous from the job) with 4 pairs each train as one process
     with the global batch of 8 (tests/test_threedident_main.py checks torchrun itself the same way)."""
     import_tool("generate_latents").main([str(tmp_path / "data"), "--n", "64"])
