@@ -2,9 +2,7 @@
 (against its distribution function), every image is a fresh render of its latents, a second run renders only what
 is missing or stale, and the pair stream (datasets/threedident_dataset.PairFolderDataset, main_3dident.py --pairs
 rendered) visits each pair once per epoch and resumes in the same order."""
-import importlib
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,14 +14,10 @@ from scipy import stats
 import main_3dident
 from datasets.threedident_dataset import PAIR_PARTS, PairFolderDataset, image_name
 from distributed_utils import shard
+from tests.test_threedident_main import import_tool
 from training_loop import Stream
 
-TOOLS = Path(__file__).resolve().parents[1] / "tools" / "3dident"
-sys.path.insert(0, str(TOOLS))
-render_pairs = importlib.import_module("render_pairs")
-renderer = importlib.import_module("renderer")
-generate_latents = importlib.import_module("generate_latents")
-sys.path.remove(str(TOOLS))
+render_pairs, renderer, generate_latents = map(import_tool, ("render_pairs", "renderer", "generate_latents"))
 
 N, SIZE, SIGMA = 12, 16, 0.3
 # the conditional's 1-d law around z with scale σ (spaces.py: l3 has density ∝ exp(-|x/σ|^3))
