@@ -201,19 +201,22 @@ def test_cuda_flag_says_which_device(run, capsys):
     assert ("device: cuda" in out) if torch.cuda.is_available() else ("CUDA requested but not available" in out)
 
 
+def script_flags(tmp_path, data_dir, *flags: str) -> list[str]:
+    """main_kitti.py's flags for a small run writing under tmp_path."""
+    return ["--data-dir", str(data_dir), "--output-dir", str(tmp_path / "out"), "--ckpt-dir", str(tmp_path / "ckpt"),
+            "--log-dir", str(tmp_path / "logs"), "--batch-size", "8", "--num-workers", "0", *flags]
+
+
 def run_script(tmp_path, data_dir, *flags: str) -> subprocess.CompletedProcess:
     """main_kitti.py in its own process, writing under tmp_path."""
-    command = [sys.executable, "main_kitti.py", "--data-dir", str(data_dir), "--output-dir", str(tmp_path / "out"),
-               "--ckpt-dir", str(tmp_path / "ckpt"), "--log-dir", str(tmp_path / "logs"), "--batch-size", "8",
-               "--num-workers", "0", *flags]
-    return subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    return subprocess.run([sys.executable, "main_kitti.py", *script_flags(tmp_path, data_dir, *flags)], cwd=REPO,
+                          capture_output=True, text=True, timeout=120, env={**os.environ, "OMP_NUM_THREADS": "1"})
 
 
-def assert_refused(result: subprocess.CompletedProcess, path: Path, marker: Path) -> None:
-    """Exit code non-zero, one line `error: ...` naming the file, and the payload did not run."""
-    assert result.returncode != 0 and not marker.exists()
-    assert len(result.stderr.splitlines()) == 1 and result.stderr.startswith("error: ") and str(path) in result.stderr
+def assert_refused(error: str, path: Path, marker: Path) -> None:
+    """One line `error: ...` naming the file, and the payload did not run."""
+    assert not marker.exists()
+    assert len(error.splitlines()) == 1 and error.startswith("error: ") and str(path) in error
 
 
 def test_pickle_that_would_run_code_is_a_one_line_error(tmp_path, code_payload):
@@ -221,7 +224,9 @@ def test_pickle_that_would_run_code_is_a_one_line_error(tmp_path, code_payload):
     data_dir = tmp_path / "data"
     data_dir.mkdir()
     (data_dir / FILE_NAME).write_bytes(pickle.dumps({"pedestrians": payload, "pedestrians_latents": []}))
-    assert_refused(run_script(tmp_path, data_dir, "--max-iter", "2"), data_dir / FILE_NAME, marker)
+    result = run_script(tmp_path, data_dir, "--max-iter", "2")  # in its own process: stderr holds the line alone
+    assert result.returncode != 0
+    assert_refused(result.stderr, data_dir / FILE_NAME, marker)
 
 
 @pytest.mark.parametrize("mode, path", [(["--resume"], "out/kittimasks_1/1_0/2/checkpoint.pt"),
@@ -231,4 +236,6 @@ def test_checkpoint_that_would_run_code_is_a_one_line_error(tmp_path, data_dir, 
     ckpt = tmp_path / path
     ckpt.parent.mkdir(parents=True)
     torch.save({"iteration": 1, "model": payload}, ckpt)
-    assert_refused(run_script(tmp_path, data_dir, "--max-iter", "2", *mode), ckpt, marker)
+    with pytest.raises(SystemExit) as refused:
+        main_kitti.main(script_flags(tmp_path, data_dir, "--max-iter", "2", *mode))
+    assert_refused(str(refused.value), ckpt, marker)
