@@ -228,7 +228,7 @@ def test_failed_cell_is_a_one_line_error_and_keeps_finished_rows(tmp_path, fake_
     table1_grid.main(grid_args(tmp_path, "--seeds", "0"))
     monkeypatch.setattr(table1_grid, "train", lambda argv, gpu: REAL_TRAIN([*argv, "--n", "0"], gpu))
     with pytest.raises(SystemExit) as exit_info:
-        table1_grid.main(grid_args(tmp_path, "--seeds", "1"))
+        table1_grid.main(grid_args(tmp_path, "--seeds", "1", "--settings", SETTINGS[0]))  # one real process
     message = str(exit_info.value.code)
     assert message.startswith("error: ") and "seed 1: main_mlp.py" in message and "exited with status" in message
     assert len(read_rows(tmp_path / "out" / "runs.csv")) == 2
