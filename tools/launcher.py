@@ -129,17 +129,16 @@ def job_alive(record: dict) -> bool:
     return not submitit.SlurmJob(record["folder"], record["job_id"]).done(force_check=True)
 
 
-def failure(record: dict) -> str | None:
-    """Why a finished job failed, in one line (None if it succeeded): the last line of its error, or that it
-    ended without a result."""
-    outcome = job_result(record)
+def failure(outcome: dict | None) -> str | None:
+    """Why a finished job failed, in one line (None if it succeeded), from its `job_result`: the last line of its
+    error, or that it ended without a result."""
     if outcome is None:
         return "ended without a result (killed, or out of memory?)"
     return None if outcome["status"] == "success" else "failed: " + outcome["error"].split("error: ", 1)[-1]
 
 
-def failure_line(key: str, record: dict) -> str:
-    return f"error: {key} (job {record['job_id']}) {failure(record)}; log: {record['stderr']}"
+def failure_line(key: str, record: dict, why: str) -> str:
+    return f"error: {key} (job {record['job_id']}) {why}; log: {record['stderr']}"
 
 
 def collect(folder: Path, on_row: Callable[[dict], None],
@@ -150,14 +149,16 @@ def collect(folder: Path, on_row: Callable[[dict], None],
     running, finished, failures = set(), set(), {}
     for path in sorted((folder / "cells").glob("*.json")):
         key, record = path.stem, json.loads(path.read_text())
-        if job_result(record) is None and (not check_alive or job_alive(record)):
+        outcome = job_result(record)
+        if outcome is None and (not check_alive or job_alive(record)):
             running.add(key)
             continue
-        if failure(record) is None:
-            on_row(job_result(record)["row"])
+        why = failure(outcome)
+        if why is None:
+            on_row(outcome["row"])
             finished.add(key)
         else:
-            failures[key] = failure_line(f"cell {key}", record)
+            failures[key] = failure_line(f"cell {key}", record, why)
         path.unlink()
         Path(record["outcome"]).unlink(missing_ok=True)
     return running, finished, failures

@@ -56,8 +56,9 @@ def main(argv: list[str] | None = None):
         for rank in range(submitted.num_tasks):
             outcome = rank_outcome(submitted.paths.folder, submitted.job_id, rank)
             record = {"job_id": submitted.job_id, "outcome": outcome, "stderr": submitted.task(rank).paths.stderr}
-            if launcher.failure(record):
-                die(launcher.failure_line(f"{args.script} rank {rank}", record).removeprefix("error: "))
+            why = launcher.failure(launcher.job_result(record))
+            if why:
+                die(launcher.failure_line(f"{args.script} rank {rank}", record, why).removeprefix("error: "))
     return submitted
 
 
