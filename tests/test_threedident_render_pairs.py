@@ -13,6 +13,7 @@ from scipy import stats
 
 import main_3dident
 from datasets.threedident_dataset import PAIR_PARTS, PairFolderDataset, image_name
+from datasets.threedident_latents import ROTATION
 from distributed_utils import shard
 from tests.test_threedident_main import import_tool
 from training_loop import Stream
@@ -50,6 +51,21 @@ def test_positives_follow_the_truncated_conditional(conditional):
     assert stats.kstest(truncated_cdf(LAWS[conditional](z, 1.1 * sigma), z_tilde).ravel(), "uniform").pvalue < 1e-6
 
 
+def test_shared_rotations_keep_the_conditional_and_redraw_the_other_latents():
+    """--share rotations: z and z̃'s rotations are those of --share all; z̃'s other seven columns are uniform on
+    [-1, 1] and uncorrelated with z (|ρ| within 5 standard errors of 0)."""
+    z_all, tilde_all = render_pairs.sample_pairs(5000, "l2", 0.2, seed=4)
+    z, z_tilde = render_pairs.sample_pairs(5000, "l2", 0.2, seed=4, share="rotations")
+    rotation = list(ROTATION)
+    other = [j for j in range(10) if j not in rotation]
+    np.testing.assert_array_equal(z, z_all)
+    np.testing.assert_array_equal(z_tilde[:, rotation], tilde_all[:, rotation])
+    assert stats.kstest(z_tilde[:, other].ravel(), "uniform", args=(-1, 2)).pvalue > 1e-3
+    assert max(abs(np.corrcoef(z[:, j], z_tilde[:, j])[0, 1]) for j in other) < 5 / 5000 ** 0.5
+    with pytest.raises(ValueError, match="share"):
+        render_pairs.sample_pairs(10, share="colours")
+
+
 def test_normal_positives_away_from_the_walls_have_mean_0_and_std_sigma():
     """Anchors more than 5σ inside the box: z̃ − z is N(0, σ²) per latent; the tolerances are 4 standard errors
     of the sample mean (σ/√m) and of the sample std (σ/√(2m)) over the m such anchors."""
@@ -64,7 +80,7 @@ def test_normal_positives_away_from_the_walls_have_mean_0_and_std_sigma():
 
 def test_every_image_is_a_fresh_render_of_its_latents(pair_folder):
     spec = json.loads((pair_folder / "pairs.json").read_text())
-    assert spec == {"n": N, "conditional": "l2", "sigma": SIGMA, "seed": 3, "size": SIZE}
+    assert spec == {"n": N, "conditional": "l2", "sigma": SIGMA, "seed": 3, "size": SIZE, "share": "all"}
     for part, raw in zip(PAIR_PARTS, render_pairs.sample_pairs(N, "l2", SIGMA, seed=3)):
         np.testing.assert_array_equal(np.load(pair_folder / part / "raw_latents.npy"), raw)
         scene = np.load(pair_folder / part / "latents.npy")

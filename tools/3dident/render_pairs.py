@@ -5,9 +5,14 @@ The conditional is main_3dident.py's (datasets/threedident_latents.py, spaces.NB
 redrawing the coordinates that fall outside. `main_3dident.py --pairs rendered` trains on the folder.
 
 Layout of the folder:
-- `pairs.json`: {"n", "conditional", "sigma", "seed", "size"};
+- `pairs.json`: {"n", "conditional", "sigma", "seed", "size", "share"};
 - `anchors/`, `positives/`: 3DIdent folders (raw_latents.npy, latents.npy, images/<index>.png), pair i = row i of each;
 - `image_stats.json`: the anchors' per-channel image statistics (for --image-normalisation folder).
+
+--share rotations is a warm-up aid, not the paper's method (research brief E1b): the positive keeps only the
+anchor's rotations (α, β, γ, from the conditional) and draws the other seven latents afresh from the marginal, so
+the rotations alone tell the positive from the negatives. Train on such a folder for a first phase only, then on
+a folder of the paper's conditional (docs/3dident.md, "Where the rotations die").
 
 Every file is written atomically. Resumable: the latents are drawn again from (--n, --conditional, --sigma, --seed)
 and the files on disk are kept when they hold the same values; render_dataset.py then renders only the missing,
@@ -30,7 +35,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from datasets.threedident_dataset import (PAIR_PARTS, PAIRS_FILE, STATS_FILE, image_paths,  # noqa: E402
                                           write_image_stats)
-from datasets.threedident_latents import CONDITIONALS, build_latent_space, select_columns  # noqa: E402
+from datasets.threedident_latents import CONDITIONALS, ROTATION, build_latent_space, select_columns  # noqa: E402
 from generate_latents import raw_to_scene  # noqa: E402
 from image_stats import channel_stats  # noqa: E402
 from render_dataset import add_render_flags, render_folder  # noqa: E402
@@ -49,19 +54,35 @@ def get_args_parser() -> argparse.ArgumentParser:
                         help="Its scale: σ of the Normal, λ of the Laplace, in latent units of [-1, 1] (0.1 as "
                              "main_3dident's --sigma; the research brief proposes 0.2-0.3 for exact pairs).")
     parser.add_argument("--seed", type=int, default=0, help="Seed of the latents (0; another one for a second folder).")
+    parser.add_argument("--share", default="all", choices=SHARES,
+                        help="Latents a positive shares with its anchor: all (the paper's conditional; the default) "
+                             "or rotations (a warm-up aid, NOT the paper's method: the other seven are drawn afresh "
+                             "from the marginal; for a first training phase only).")
     add_render_flags(parser)
     return parser
 
 
-def sample_pairs(n: int, conditional: str = "l2", sigma: float = 0.1, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+SHARES = ("all", "rotations")
+
+
+def sample_pairs(n: int, conditional: str = "l2", sigma: float = 0.1, seed: int = 0,
+                 share: str = "all") -> tuple[np.ndarray, np.ndarray]:
     """(z, z̃), each (n, 10) float32: z ~ uniform on [-1, 1]^10, z̃ ~ the truncated `conditional` around z with
     scale `sigma` (main_3dident.py's latent model), from the torch RNG seeded with `seed` (the global RNG is left
-    as it was). ValueError for a bad conditional or scale."""
+    as it was). With `share` "rotations" the columns other than ROTATION of z̃ are drawn afresh from the marginal
+    (after z and z̃, so z and z̃'s rotations are those of "all"). ValueError for a bad conditional, scale or share."""
+    if share not in SHARES:
+        raise ValueError(f"share must be one of {SHARES}, got {share!r}")
     space = build_latent_space(select_columns(non_periodic=True), conditional, sigma)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         z = space.sample_marginal(n)
         z_tilde = space.sample_conditional(z, n)
+        if share == "rotations":
+            fresh = space.sample_marginal(n)
+            rotation = torch.zeros(z.shape[1], dtype=torch.bool)
+            rotation[list(ROTATION)] = True
+            z_tilde = torch.where(rotation, z_tilde, fresh)
     return z.numpy(), z_tilde.numpy()
 
 
@@ -75,16 +96,16 @@ def save_npy(path: Path, array: np.ndarray) -> None:
 
 
 def write_pair_folder(folder: str | os.PathLike, n: int, conditional: str = "l2", sigma: float = 0.1, seed: int = 0,
-                      size: int = 224, batch_size: int = 64, device: str = "cpu") -> int:
+                      size: int = 224, batch_size: int = 64, device: str = "cpu", share: str = "all") -> int:
     """Draw the pairs, write their latents and pairs.json, render every missing, damaged or stale image and, when
     any was rendered, the anchors' image statistics; returns how many images were rendered."""
     folder = Path(folder)
-    z, z_tilde = sample_pairs(n, conditional, sigma, seed)
+    z, z_tilde = sample_pairs(n, conditional, sigma, seed, share)
     for part, raw in zip(PAIR_PARTS, (z, z_tilde)):
         (folder / part).mkdir(parents=True, exist_ok=True)
         save_npy(folder / part / "raw_latents.npy", raw)
         save_npy(folder / part / "latents.npy", raw_to_scene(raw))
-    spec = {"n": n, "conditional": conditional, "sigma": sigma, "seed": seed, "size": size}
+    spec = {"n": n, "conditional": conditional, "sigma": sigma, "seed": seed, "size": size, "share": share}
     atomic_write(folder / PAIRS_FILE, lambda f: f.write((json.dumps(spec, indent=2) + "\n").encode()))
     rendered = sum(render_folder(folder / part, size, batch_size, device) for part in PAIR_PARTS)
     if rendered or not (folder / STATS_FILE).is_file():
@@ -102,12 +123,12 @@ def main(argv: list[str] | None = None) -> None:
     start = time.perf_counter()
     try:
         rendered = write_pair_folder(args.folder, args.n, args.conditional, args.sigma, args.seed, args.size,
-                                     args.batch_size, args.device)
+                                     args.batch_size, args.device, args.share)
     except ValueError as e:
         raise SystemExit(f"error: {e}") from None
     seconds = time.perf_counter() - start
     z, z_tilde = (np.load(Path(args.folder) / part / "raw_latents.npy") for part in PAIR_PARTS)
-    print(f"{args.n} pairs ({args.conditional}, sigma {args.sigma}, seed {args.seed}) in {args.folder}: rendered "
+    print(f"{args.n} pairs ({args.conditional}, sigma {args.sigma}, seed {args.seed}, share {args.share}) in {args.folder}: rendered "
           f"{rendered} images of {args.size}x{args.size} in {seconds:.1f} s; z̃ − z has a std of "
           f"{(z_tilde - z).std(0).mean():.3f} per latent (mean over the 10)")
 
