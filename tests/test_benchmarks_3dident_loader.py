@@ -7,6 +7,7 @@ from benchmarks import bench_3dident_loader as bench
 from datasets.threedident_dataset import image_name, load_raw_latents
 
 
+@pytest.mark.slow
 def test_measure_gives_positive_rates_and_shares_summing_to_one(tmp_path):
     folder = bench.prepare_folder(tmp_path, renders=16, size=32, index_size=40)
     raw = load_raw_latents(folder, 10)

@@ -47,6 +47,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_two_ranks_give_the_loss_and_gradients_of_the_global_batch(tmp_path):
     loss, grad, running_mean = loss_and_gradients(0, 1)
     mp.spawn(rank_main, args=(2, free_port(), str(tmp_path / "rank")), nprocs=2)

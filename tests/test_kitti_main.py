@@ -112,6 +112,7 @@ def test_metrics_flag_adds_scores_to_final_scores_and_evaluation(run, tmp_path, 
 TRAIN = ["--batch-size", "8", "--num-workers", "0", "--log-step", "2", "--save-step", "1", "--max-iter", "60"]
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_to_the_same_result(data_dir, tmp_path):
     """SIGKILLed at metrics row 2, its resumed run at row 12, then resumed to the end: a run left alone's scores."""
     def argv(name: str) -> list:
@@ -219,6 +220,7 @@ def assert_refused(error: str, path: Path, marker: Path) -> None:
     assert len(error.splitlines()) == 1 and error.startswith("error: ") and str(path) in error
 
 
+@pytest.mark.slow
 def test_pickle_that_would_run_code_is_a_one_line_error(tmp_path, code_payload):
     payload, marker = code_payload
     data_dir = tmp_path / "data"

@@ -53,6 +53,7 @@ def test_every_dataset_trains_and_scores_its_own_factors(run, dataset):
 
 @pytest.mark.parametrize("model, flags", [("infonce", ["--lr", "1e-4", "--max-iter", "150"]),
                                           ("slowvae", ["--lr", "1e-3", "--max-iter", "100"])])
+@pytest.mark.slow
 def test_training_raises_the_mcc_above_the_untrained_encoders(run, model, flags):
     common = ["--model", model, "--batch-size", "32", "--z-dim", "5", "--log-step", "1000"]
     untrained, = run("dsprites", *common, "--max-iter", "0", "--experiment-dir", "untrained")

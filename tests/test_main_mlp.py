@@ -71,6 +71,7 @@ def test_final_scores_are_pinned():
 LONGER = [*TINY[:4], "--n-steps", "100", "--more-unsupervised", "2", "--n-log-steps", "10", *TINY[10:]]
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_to_the_same_result(tmp_path):
     """SIGKILLed in the supervised phase (row 3), its resumed run again in the unsupervised one (row 16), then
     resumed to the end: the scores, metrics and models of a run left alone."""
@@ -130,6 +131,7 @@ def test_bad_flags_are_one_line_errors(argv, flag):
     assert flag in message and "\n" not in message
 
 
+@pytest.mark.slow
 def test_bad_flag_from_the_command_line_exits_nonzero_without_traceback():
     proc = subprocess.run([sys.executable, "main_mlp.py", "--n", "0"], capture_output=True, text=True)
     assert proc.returncode != 0

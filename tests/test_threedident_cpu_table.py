@@ -9,7 +9,9 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 
+import encoders
 from tests.test_threedident_main import TOOLS, import_tool
 
 cpu_table = import_tool("cpu_table")
@@ -67,6 +69,7 @@ def test_table_averages_seeds_and_names_the_lowest_latents():
     assert "α 0.10, γ 0.30, x 0.90" in best
 
 
+@pytest.mark.slow
 def test_tiny_run_learns_and_resumes(tmp_path, capsys, steps_in_process):
     """16-px renders, 120 steps of L2 InfoNCE with the box: held-out R² well above the untrained encoder's
     (0.260 against -0.012 when this test was written)."""
@@ -107,3 +110,33 @@ def test_output_spectrum_counts_collapsed_dimensions():
     spectrum = readout.output_spectrum(h)
     assert spectrum.sum() == pytest.approx(5) and (np.diff(spectrum) <= 1e-12).all()
     assert (spectrum[:3] > 0.5).all() and (spectrum[3:] < 1e-3).all()
+
+
+def test_readout_mlp_recovers_a_nonlinear_latent():
+    """z0 as the angle of a point on a circle in h: the linear readout misses part of it, the MLP's does not;
+    z1 is absent from h."""
+    readout = import_tool("readout")
+    rng = np.random.default_rng(0)
+    z = rng.uniform(-1, 1, (4000, 2))
+    h = np.column_stack([np.cos(np.pi * z[:, 0]), np.sin(np.pi * z[:, 0]), rng.normal(size=4000)])
+    scores = readout.readout_r2(z, h, mlp=True)
+    assert scores["mlp"][0] > 0.95 and scores["mlp"][0] > scores["linear"][0] + 0.2 and scores["mlp"][1] < 0.05
+
+
+def test_readout_layers_tap_the_head_of_the_conv_encoder():
+    """features: the pooled 4w channels; hidden: the 256 units; pre_box: the logits whose sigmoid · b is f(x)."""
+    readout = import_tool("readout")
+    torch.manual_seed(0)
+    f = torch.nn.Sequential(encoders.get_conv_encoder(10, width=4), encoders.BoxNormalization(10, 2.0, True))
+    recorded, handles = readout.record_layers(f, list(readout.LAYERS))
+    x = torch.rand(3, 3, 16, 16)
+    output = f(x)
+    for handle in handles:
+        handle.remove()
+    f(x)
+    shapes = {name: tuple(batches[0].shape) for name, batches in recorded.items()}
+    assert shapes == {"features": (3, 16), "hidden": (3, 256), "pre_box": (3, 10), "output": (3, 10)}
+    assert all(len(batches) == 1 for batches in recorded.values())
+    assert torch.allclose(torch.sigmoid(recorded["pre_box"][0]) * 2.0, output.detach())
+    with pytest.raises(ValueError, match="trained encoder"):
+        readout.layer_taps(torch.nn.Identity())

@@ -72,6 +72,7 @@ def scores(folder: Path) -> list[tuple]:
                   for r in kitti_table.read_runs(folder / "out" / "runs.csv"))
 
 
+@pytest.mark.slow
 def test_cells_as_jobs_give_the_rows_of_the_local_run_and_a_later_call_collects_them(kitti_runs):
     assert kitti_runs.submitted == []  # --no-wait: the tool returned before any job finished
     assert len(scores(kitti_runs.root / "jobs")) == 2
@@ -124,6 +125,7 @@ def launcher_args(*argv: str) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+@pytest.mark.slow
 def test_failed_cell_is_one_line_naming_its_log_and_the_other_rows_are_kept(tmp_path):
     rows = []
     failures = launcher.run_jobs({"ok": (launcher_cells.row, (3,)), "bad": (launcher_cells.broken, ())}, rows.append,
@@ -205,6 +207,7 @@ def test_slurm_gets_one_job_array_with_the_clusters_basics(tmp_path, fake_main, 
     assert fake_main == []  # nothing ran here
 
 
+@pytest.mark.slow
 def test_two_local_tasks_train_as_one_torchrun_group(tmp_path, in_process_loading):
     """submit_train.py: 2 tasks of one job (gloo, rendezvous from the job) with 4 pairs each train as one process
     with the global batch of 8 (tests/test_threedident_main.py checks torchrun itself the same way)."""

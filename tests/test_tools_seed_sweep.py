@@ -1,6 +1,8 @@
 """tools/seed_sweep.py: one main_mlp.py command over seeds × threads, resumable, one row per run."""
 import csv
 
+import pytest
+
 from tools import seed_sweep
 
 TINY = ["--n", "2", "--batch-size", "32", "--n-steps", "4", "--more-unsupervised", "1", "--only-unsupervised",
@@ -12,6 +14,7 @@ def rows(path):
         return list(csv.DictReader(f))
 
 
+@pytest.mark.slow
 def test_sweep_runs_each_seed_once_and_records_the_final_scores(tmp_path):
     args = seed_sweep.get_args_parser().parse_args(["--seeds", "0", "1", "--threads", "1", "--name", "tiny",
                                                     "--out", str(tmp_path), "--", *TINY])

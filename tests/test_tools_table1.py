@@ -208,6 +208,7 @@ TINY = ["--extra", "--n", "2", "--batch-size", "32", "--n-steps", "6", "--n-log-
         "--num-eval-batches", "2", "--encoder-scale", "0.1"]
 
 
+@pytest.mark.slow
 def test_real_cells_run_alone_and_side_by_side_score_the_same(tmp_path):
     """A real tiny cell; and each cell is its own process: seed 0 run beside seed 1 draws the same numbers as
     seed 0 alone (cells run as threads of one process would share, and interleave, torch's global random stream)."""
@@ -224,6 +225,7 @@ def test_real_cells_run_alone_and_side_by_side_score_the_same(tmp_path):
     assert other["mcc_mean"] != alone["mcc_mean"]  # seed 1 is another run
 
 
+@pytest.mark.slow
 def test_failed_cell_is_a_one_line_error_and_keeps_finished_rows(tmp_path, fake_main, monkeypatch):
     table1_grid.main(grid_args(tmp_path, "--seeds", "0"))
     monkeypatch.setattr(table1_grid, "train", lambda argv, gpu: REAL_TRAIN([*argv, "--n", "0"], gpu))
