@@ -457,9 +457,9 @@ def open_pair_folder(args: argparse.Namespace, layout: LatentLayout, load_images
     if (conditional, sigma) != (args.non_periodical_conditional, args.sigma):
         die(f"{args.offline_dataset} holds pairs of the {conditional} conditional with scale {sigma}: pass "
             f"--non-periodical-conditional {conditional} --sigma {sigma}")
-    if data.spec.get("share", "all") != "all":
-        print(f"note: the positives of {args.offline_dataset} share only the {data.spec['share']} with their "
-              "anchors (render_pairs.py --share): a warm-up aid, not the paper's method")
+    if data.spec.get("share", "all") != "all" or data.spec.get("rotation_sigma", sigma) != sigma:
+        print(f"note: {args.offline_dataset} was rendered with a warm-up aid, not the paper's method "
+              f"(render_pairs.py: share {data.spec['share']}, rotation sigma {data.spec['rotation_sigma']})")
     return data
 
 

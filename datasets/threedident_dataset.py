@@ -34,7 +34,7 @@ IMAGE_MEAN = (0.3292, 0.3278, 0.3215)
 IMAGE_STD = (0.0778, 0.0776, 0.0771)
 NO_IMAGE = torch.empty(0)
 STATS_FILE = "image_stats.json"  # a folder's own per-channel statistics, beside raw_latents.npy and images/
-PAIRS_FILE = "pairs.json"  # a pair folder's description: {"n", "conditional", "sigma", "seed", "size", "share"}
+PAIRS_FILE = "pairs.json"  # a pair folder's description (render_pairs.py): {"n", "conditional", "sigma", "seed", ...}
 PAIR_PARTS = ("anchors", "positives")  # a pair folder's two 3DIdent folders, row i of each = pair i
 
 
@@ -227,7 +227,8 @@ class ThreeDIdentDataset(PairStream):
 
 
 def read_pairs_spec(root: str | os.PathLike) -> dict:
-    """`root/pairs.json` of a pair folder: {"n", "conditional", "sigma", "seed", "size", "share"}; DatasetFormatError
+    """`root/pairs.json` of a pair folder: {"n", "conditional", "sigma", "seed", "size", "share", "rotation_sigma"}
+    (the last two since the warm-up aids); DatasetFormatError
     when it is missing or not such an object."""
     path = Path(root) / PAIRS_FILE
     remedy = f"a pair folder is made by tools/3dident/render_pairs.py {root}"

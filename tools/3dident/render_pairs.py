@@ -5,14 +5,15 @@ The conditional is main_3dident.py's (datasets/threedident_latents.py, spaces.NB
 redrawing the coordinates that fall outside. `main_3dident.py --pairs rendered` trains on the folder.
 
 Layout of the folder:
-- `pairs.json`: {"n", "conditional", "sigma", "seed", "size", "share"};
+- `pairs.json`: {"n", "conditional", "sigma", "seed", "size", "share", "rotation_sigma"};
 - `anchors/`, `positives/`: 3DIdent folders (raw_latents.npy, latents.npy, images/<index>.png), pair i = row i of each;
 - `image_stats.json`: the anchors' per-channel image statistics (for --image-normalisation folder).
 
---share rotations is a warm-up aid, not the paper's method (research brief E1b): the positive keeps only the
-anchor's rotations (α, β, γ, from the conditional) and draws the other seven latents afresh from the marginal, so
-the rotations alone tell the positive from the negatives. Train on such a folder for a first phase only, then on
-a folder of the paper's conditional (docs/3dident.md, "Where the rotations die").
+Two warm-up aids, not the paper's method, for a first training phase only, followed by a folder of the paper's
+conditional (docs/3dident.md, "Where the rotations die"): --share rotations (research brief E1b) keeps only the
+anchor's rotations α, β, γ in the positive (from the conditional) and draws the other seven latents afresh from
+the marginal, so the rotations alone tell the positive from the negatives; --rotation-sigma (E1) draws the
+rotations with their own, smaller scale, so that they tell the positive apart better than the other latents do.
 
 Every file is written atomically. Resumable: the latents are drawn again from (--n, --conditional, --sigma, --seed)
 and the files on disk are kept when they hold the same values; render_dataset.py then renders only the missing,
@@ -58,6 +59,10 @@ def get_args_parser() -> argparse.ArgumentParser:
                         help="Latents a positive shares with its anchor: all (the paper's conditional; the default) "
                              "or rotations (a warm-up aid, NOT the paper's method: the other seven are drawn afresh "
                              "from the marginal; for a first training phase only).")
+    parser.add_argument("--rotation-sigma", type=float, default=None,
+                        help="Scale of the rotations' conditional (default: --sigma, the paper's). Another value is "
+                             "a warm-up aid, NOT the paper's method (e.g. 0.1 with --sigma 0.3: the rotations tell "
+                             "the positive apart best); for a first training phase only.")
     add_render_flags(parser)
     return parser
 
@@ -65,12 +70,13 @@ def get_args_parser() -> argparse.ArgumentParser:
 SHARES = ("all", "rotations")
 
 
-def sample_pairs(n: int, conditional: str = "l2", sigma: float = 0.1, seed: int = 0,
-                 share: str = "all") -> tuple[np.ndarray, np.ndarray]:
+def sample_pairs(n: int, conditional: str = "l2", sigma: float = 0.1, seed: int = 0, share: str = "all",
+                 rotation_sigma: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(z, z̃), each (n, 10) float32: z ~ uniform on [-1, 1]^10, z̃ ~ the truncated `conditional` around z with
     scale `sigma` (main_3dident.py's latent model), from the torch RNG seeded with `seed` (the global RNG is left
     as it was). With `share` "rotations" the columns other than ROTATION of z̃ are drawn afresh from the marginal
-    (after z and z̃, so z and z̃'s rotations are those of "all"). ValueError for a bad conditional, scale or share."""
+    (after z and z̃, so z and z̃'s rotations are those of "all"); with `rotation_sigma` the ROTATION columns come
+    from the conditional of that scale (drawn last). ValueError for a bad conditional, scale or share."""
     if share not in SHARES:
         raise ValueError(f"share must be one of {SHARES}, got {share!r}")
     space = build_latent_space(select_columns(non_periodic=True), conditional, sigma)
@@ -83,6 +89,9 @@ def sample_pairs(n: int, conditional: str = "l2", sigma: float = 0.1, seed: int 
             rotation = torch.zeros(z.shape[1], dtype=torch.bool)
             rotation[list(ROTATION)] = True
             z_tilde = torch.where(rotation, z_tilde, fresh)
+        if rotation_sigma is not None:
+            rotations = build_latent_space(select_columns(non_periodic=True), conditional, rotation_sigma)
+            z_tilde[:, list(ROTATION)] = rotations.sample_conditional(z, n)[:, list(ROTATION)]
     return z.numpy(), z_tilde.numpy()
 
 
@@ -96,16 +105,18 @@ def save_npy(path: Path, array: np.ndarray) -> None:
 
 
 def write_pair_folder(folder: str | os.PathLike, n: int, conditional: str = "l2", sigma: float = 0.1, seed: int = 0,
-                      size: int = 224, batch_size: int = 64, device: str = "cpu", share: str = "all") -> int:
+                      size: int = 224, batch_size: int = 64, device: str = "cpu", share: str = "all",
+                      rotation_sigma: float | None = None) -> int:
     """Draw the pairs, write their latents and pairs.json, render every missing, damaged or stale image and, when
     any was rendered, the anchors' image statistics; returns how many images were rendered."""
     folder = Path(folder)
-    z, z_tilde = sample_pairs(n, conditional, sigma, seed, share)
+    z, z_tilde = sample_pairs(n, conditional, sigma, seed, share, rotation_sigma)
     for part, raw in zip(PAIR_PARTS, (z, z_tilde)):
         (folder / part).mkdir(parents=True, exist_ok=True)
         save_npy(folder / part / "raw_latents.npy", raw)
         save_npy(folder / part / "latents.npy", raw_to_scene(raw))
-    spec = {"n": n, "conditional": conditional, "sigma": sigma, "seed": seed, "size": size, "share": share}
+    spec = {"n": n, "conditional": conditional, "sigma": sigma, "seed": seed, "size": size, "share": share,
+            "rotation_sigma": sigma if rotation_sigma is None else rotation_sigma}
     atomic_write(folder / PAIRS_FILE, lambda f: f.write((json.dumps(spec, indent=2) + "\n").encode()))
     rendered = sum(render_folder(folder / part, size, batch_size, device) for part in PAIR_PARTS)
     if rendered or not (folder / STATS_FILE).is_file():
@@ -116,19 +127,20 @@ def write_pair_folder(folder: str | os.PathLike, n: int, conditional: str = "l2"
 
 def main(argv: list[str] | None = None) -> None:
     args = get_args_parser().parse_args(argv)
-    if min(args.n, args.size, args.batch_size) < 1 or not args.sigma > 0:
-        raise SystemExit("error: --n, --size and --batch-size must be >= 1 and --sigma > 0")
+    rotation_sigma = args.sigma if args.rotation_sigma is None else args.rotation_sigma
+    if min(args.n, args.size, args.batch_size) < 1 or not args.sigma > 0 or not rotation_sigma > 0:
+        raise SystemExit("error: --n, --size and --batch-size must be >= 1, --sigma and --rotation-sigma > 0")
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     start = time.perf_counter()
     try:
         rendered = write_pair_folder(args.folder, args.n, args.conditional, args.sigma, args.seed, args.size,
-                                     args.batch_size, args.device, args.share)
+                                     args.batch_size, args.device, args.share, args.rotation_sigma)
     except ValueError as e:
         raise SystemExit(f"error: {e}") from None
     seconds = time.perf_counter() - start
     z, z_tilde = (np.load(Path(args.folder) / part / "raw_latents.npy") for part in PAIR_PARTS)
-    print(f"{args.n} pairs ({args.conditional}, sigma {args.sigma}, seed {args.seed}, share {args.share}) in {args.folder}: rendered "
+    print(f"{args.n} pairs ({args.conditional}, sigma {args.sigma}, seed {args.seed}) in {args.folder}: rendered "
           f"{rendered} images of {args.size}x{args.size} in {seconds:.1f} s; z̃ − z has a std of "
           f"{(z_tilde - z).std(0).mean():.3f} per latent (mean over the 10)")
 
