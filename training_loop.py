@@ -25,7 +25,8 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from training_utils import CheckpointError, CsvLogger, atomic_save, get_rng_state, load_checkpoint, set_rng_state
+from training_utils import (CheckpointError, CsvLogger, atomic_save, atomic_write, get_rng_state, load_checkpoint,
+                            set_rng_state)
 
 COLUMNS = ["step", "loss", "mean_loss", "r2", "mcc", "elapsed_s"]
 
@@ -166,7 +167,7 @@ class RunFolder:
         atomic_save({**state, "args": self.args, "metrics_rows": self.logger.rows}, self.checkpoint_path)
 
     def write_final_scores(self, scores: dict) -> None:
-        (self.path / "final_scores.json").write_text(json.dumps(scores, indent=2))
+        atomic_write(self.path / "final_scores.json", lambda f: f.write(json.dumps(scores, indent=2).encode()))
 
 
 def restore(task: Task, optimizer: torch.optim.Optimizer | None, ckpt: dict,
