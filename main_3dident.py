@@ -457,9 +457,10 @@ def open_pair_folder(args: argparse.Namespace, layout: LatentLayout, load_images
     if (conditional, sigma) != (args.non_periodical_conditional, args.sigma):
         die(f"{args.offline_dataset} holds pairs of the {conditional} conditional with scale {sigma}: pass "
             f"--non-periodical-conditional {conditional} --sigma {sigma}")
-    if data.spec.get("share", "all") != "all" or data.spec.get("rotation_sigma", sigma) != sigma:
+    share, rotation_sigma = data.spec.get("share", "all"), data.spec.get("rotation_sigma", sigma)
+    if (share, rotation_sigma) != ("all", sigma):
         print(f"note: {args.offline_dataset} was rendered with a warm-up aid, not the paper's method "
-              f"(render_pairs.py: share {data.spec['share']}, rotation sigma {data.spec['rotation_sigma']})")
+              f"(render_pairs.py: share {share}, rotation sigma {rotation_sigma})")
     return data
 
 

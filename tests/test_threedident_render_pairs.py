@@ -3,6 +3,7 @@
 is missing or stale, and the pair stream (datasets/threedident_dataset.PairFolderDataset, main_3dident.py --pairs
 rendered) visits each pair once per epoch and resumes in the same order."""
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -186,3 +187,20 @@ def test_main_trains_on_a_pair_folder(pair_folder, tmp_path, in_process_loading)
     assert json.loads((tmp_path / "run" / "args.json").read_text())["pairs"] == "rendered"
     with pytest.raises(SystemExit, match="--pairs rendered is for training"):
         main_3dident.main([str(a) for a in [*flags, "--sigma", "0.3", "--mode", "test"]])
+
+
+@pytest.mark.parametrize("aid", [{"share": "rotations"}, {"share": "all", "rotation_sigma": 0.1}])
+def test_training_on_a_warm_up_folder_says_so(pair_folder, tmp_path, capsys, in_process_loading, aid):
+    """A folder rendered with --share rotations (also one written before --rotation-sigma existed) or with
+    --rotation-sigma trains, with a note that it is not the paper's method."""
+    folder = tmp_path / "pairs"
+    shutil.copytree(pair_folder, folder)
+    spec = json.loads((folder / "pairs.json").read_text())
+    spec.pop("rotation_sigma")
+    (folder / "pairs.json").write_text(json.dumps({**spec, **aid}))
+    main_3dident.main([str(a) for a in [
+        "--offline-dataset", folder, "--pairs", "rendered", "--sigma", spec["sigma"], "--mode", "unsupervised",
+        "--non-periodic-rotation-and-color", "--batch-size", "4", "--n-eval-samples", "8", "--workers", "1",
+        "--no-cuda", "--encoder", "conv", "--image-normalisation", "folder", "--iterations", "1", "--n-log-steps",
+        "1", "--output-dir", tmp_path / "run"]])
+    assert "a warm-up aid, not the paper's method" in capsys.readouterr().out
