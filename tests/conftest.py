@@ -16,11 +16,6 @@ from training_utils import set_seed  # noqa: E402
 torch.set_num_threads(1)
 
 
-def pytest_collection_modifyitems(items):
-    """The tests marked slow first (a stable sort): pytest-xdist hands them out before the quick ones."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
-
-
 @pytest.fixture(autouse=True)
 def _seeded():
     set_seed(0)

@@ -73,7 +73,6 @@ def scores(folder: Path) -> list[tuple]:
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("kitti_runs")  # one worker builds the fixture once
 def test_cells_as_jobs_give_the_rows_of_the_local_run_and_a_later_call_collects_them(kitti_runs):
     assert kitti_runs.submitted == []  # --no-wait: the tool returned before any job finished
     assert len(scores(kitti_runs.root / "jobs")) == 2
@@ -83,7 +82,6 @@ def test_cells_as_jobs_give_the_rows_of_the_local_run_and_a_later_call_collects_
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("kitti_runs")
 def test_preempted_job_is_requeued_and_resumes_to_the_same_scores(kitti_runs):
     assert kitti_runs.preempted_while_training
     assert "Requeued job" in kitti_runs.logs and "resuming" in kitti_runs.logs and "at iteration 0" in kitti_runs.logs
