@@ -140,3 +140,4 @@ def test_readout_layers_tap_the_head_of_the_conv_encoder():
     assert torch.allclose(torch.sigmoid(recorded["pre_box"][0]) * 2.0, output.detach())
     with pytest.raises(ValueError, match="trained encoder"):
         readout.layer_taps(torch.nn.Identity())
+    assert readout.record_layers(torch.nn.Identity(), []) == ({}, [])  # without --layers any encoder is read

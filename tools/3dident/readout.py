@@ -19,6 +19,7 @@ which the untrained encoder of --seed is read out):
 """
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -81,8 +82,9 @@ def layer_taps(f: nn.Module) -> dict[str, tuple[nn.Module, bool]]:
 
 def record_layers(f: nn.Module, layers: list[str]) -> tuple[dict[str, list[torch.Tensor]], list]:
     """Forward hooks that append each of `layers` (per batch, on the CPU) to the returned lists; and the hooks'
-    handles, to remove them."""
-    taps, recorded, handles = layer_taps(f), {name: [] for name in layers}, []
+    handles, to remove them. No layers, no hooks (and any encoder)."""
+    recorded, handles = {name: [] for name in layers}, []
+    taps = layer_taps(f) if layers else {}
     for name in layers:
         module, is_input = taps[name]
 
@@ -108,7 +110,7 @@ def print_scores(scores: dict[str, np.ndarray], prefix: str = "") -> None:
         print(f"{prefix}{name:>6}: " + " ".join(f"{v:6.3f}" for v in values) + f" | mean {np.mean(values):.4f}")
 
 
-def get_args_parser():
+def get_args_parser() -> argparse.ArgumentParser:
     """main_3dident.py's parser (the model's flags, the folder, --load-model) with the readout's flags."""
     parser = main_3dident.get_args_parser()
     parser.description = "Per-latent R² of a linear and a k-NN readout of z from f(x) on a 3DIdent folder."
