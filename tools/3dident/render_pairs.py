@@ -15,9 +15,9 @@ anchor's rotations α, β, γ in the positive (from the conditional) and draws t
 the marginal, so the rotations alone tell the positive from the negatives; --rotation-sigma (E1) draws the
 rotations with their own, smaller scale, so that they tell the positive apart better than the other latents do.
 
-Every file is written atomically. Resumable: the latents are drawn again from (--n, --conditional, --sigma, --seed)
-and the files on disk are kept when they hold the same values; render_dataset.py then renders only the missing,
-damaged or stale images (all of them when the latents changed).
+Every file is written atomically. Resumable: the latents are drawn again from the flags (--n, --conditional,
+--sigma, --seed, ...) and the files on disk are kept when they hold the same values; render_dataset.py then
+renders only the missing, damaged or stale images (all of them when the latents changed).
 
     python tools/3dident/render_pairs.py data/3dident_pairs --n 60000 --conditional l2 --sigma 0.25 --size 64
 """
@@ -43,6 +43,9 @@ from render_dataset import add_render_flags, render_folder  # noqa: E402
 from training_utils import atomic_write  # noqa: E402
 
 
+SHARES = ("all", "rotations")  # --share: the latents a positive shares with its anchor
+
+
 def get_args_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description="Render exact positive pairs (anchors/, positives/, pairs.json) "
                                                  "for main_3dident.py --pairs rendered.")
@@ -65,9 +68,6 @@ def get_args_parser() -> argparse.ArgumentParser:
                              "the positive apart best); for a first training phase only.")
     add_render_flags(parser)
     return parser
-
-
-SHARES = ("all", "rotations")
 
 
 def sample_pairs(n: int, conditional: str = "l2", sigma: float = 0.1, seed: int = 0, share: str = "all",
