@@ -86,9 +86,8 @@ def sample_pairs(n: int, conditional: str = "l2", sigma: float = 0.1, seed: int 
         z_tilde = space.sample_conditional(z, n)
         if share == "rotations":
             fresh = space.sample_marginal(n)
-            rotation = torch.zeros(z.shape[1], dtype=torch.bool)
-            rotation[list(ROTATION)] = True
-            z_tilde = torch.where(rotation, z_tilde, fresh)
+            fresh[:, list(ROTATION)] = z_tilde[:, list(ROTATION)]
+            z_tilde = fresh
         if rotation_sigma is not None:
             rotations = build_latent_space(select_columns(non_periodic=True), conditional, rotation_sigma)
             z_tilde[:, list(ROTATION)] = rotations.sample_conditional(z, n)[:, list(ROTATION)]
