@@ -2,20 +2,17 @@
 mean correlation coefficient after the best one-to-one matching ("permutation identifiability", MCC); and the
 scores of the work that builds on it, for any representation hz (n, d) of latents z (n, k): nonlinear R²
 (kernel ridge, MLP), DCI, MIG, SAP and modularity (`METRICS`; docs/metrics.md shows what each can tell).
+
+R² and MCC, which every training run logs, need numpy alone (and scipy's matching, imported when first used);
+scipy.stats and sklearn are imported by the scores that use them: importing them costs every process, data
+workers included, about a second of CPU.
 """
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
 
 import numpy as np
-import scipy.spatial
-import scipy.stats
-from scipy.optimize import linear_sum_assignment
-from sklearn.ensemble import GradientBoostingRegressor
-from sklearn.kernel_approximation import Nystroem
-from sklearn.linear_model import Lasso, LinearRegression, Ridge
-from sklearn.metrics import r2_score
-from sklearn.neural_network import MLPRegressor
 
 LINEAR_MODES = ("r2", "adjusted_r2", "pearson", "spearman")
 CORRELATION_MODES = ("pearson", "spearman")
@@ -49,11 +46,46 @@ def _standardised(train: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
     return [(a - mean) / std for a in (train, *others)]
 
 
+@dataclass(frozen=True)
+class LinearMap:
+    """x ↦ x·coef_ᵀ + intercept_, coef_ (k, d): a least-squares fit (`fit_linear`)."""
+    coef_: np.ndarray
+    intercept_: np.ndarray
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return x @ self.coef_.T + self.intercept_
+
+
+def fit_linear(x: np.ndarray, y: np.ndarray) -> LinearMap:
+    """Least squares y ≈ x·Aᵀ + c on centred data (minimum-norm A when x is rank-deficient), as sklearn's
+    LinearRegression. x: (n, d), y: (n, k)."""
+    x_mean, y_mean = x.mean(0), y.mean(0)
+    coef = np.linalg.lstsq(x - x_mean, y - y_mean, rcond=None)[0].T
+    return LinearMap(coef, y_mean - x_mean @ coef.T)
+
+
+def r2_per_column(y: np.ndarray, prediction: np.ndarray) -> np.ndarray:
+    """R² = 1 − Σ(y − ŷ)² / Σ(y − ȳ)² of each column of y (n, k); a constant column scores 1 when predicted
+    exactly, else 0 (sklearn's r2_score, multioutput="raw_values")."""
+    y, prediction = np.asarray(y, dtype=np.float64), np.asarray(prediction, dtype=np.float64).reshape(y.shape)
+    residual = np.square(y - prediction).sum(0)
+    total = np.square(y - y.mean(0)).sum(0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r2 = 1 - residual / total
+    return np.where(total > 0, r2, np.where(residual == 0, 1.0, 0.0))
+
+
+def r2_score(y: np.ndarray, prediction: np.ndarray) -> float:
+    """`r2_per_column` averaged over the columns (sklearn's r2_score, multioutput="uniform_average")."""
+    return float(np.mean(r2_per_column(y, prediction)))
+
+
 def correlation_matrix(z: np.ndarray, hz: np.ndarray, mode: str = "pearson") -> np.ndarray:
     """C[i, j] = corr(z[:, i], hz[:, j]), Pearson or Spearman (Pearson of the ranks)."""
     if mode not in CORRELATION_MODES:
         raise ValueError(f"mode must be one of {CORRELATION_MODES}, got {mode!r}")
     if mode == "spearman":
+        import scipy.stats
         z, hz = scipy.stats.rankdata(z, axis=0), scipy.stats.rankdata(hz, axis=0)
     zc, hc = z - z.mean(0), hz - hz.mean(0)
     norms = np.outer(np.linalg.norm(zc, axis=0), np.linalg.norm(hc, axis=0))
@@ -80,7 +112,7 @@ def linear_disentanglement(z, hz, mode: str = "r2", train_test_split: bool = Fal
         z_train, z_test, hz_train, hz_test = _halves(z, hz)
     else:
         z_train, z_test, hz_train, hz_test = z, z, hz, hz
-    model = LinearRegression().fit(hz_train, z_train)
+    model = fit_linear(hz_train, z_train)
     pred = model.predict(hz_test)
     if mode in CORRELATION_MODES:
         score = _columnwise_correlation(z_test, pred, mode)
@@ -122,6 +154,7 @@ def permutation_disentanglement(z, hz, mode: str = "pearson", rescaling: bool = 
     corr = correlation_matrix(z, hz, mode)
     gain = np.abs(corr) if sign_flips else corr
     if solver == "munkres":
+        from scipy.optimize import linear_sum_assignment
         rows, cols = linear_sum_assignment(gain, maximize=True)
     else:
         rows, cols = _naive_matching(corr, sign_flips)
@@ -138,6 +171,10 @@ def kernel_ridge_r2(z, hz, seed: int = 0) -> float:
     (RIDGE_ALPHAS) are those with the best R² on the last fifth of the training half, which is then refitted
     whole. Both sides are standardised on the training half. z: (n, k), hz: (n, d).
     """
+    import scipy.spatial
+    from sklearn.kernel_approximation import Nystroem
+    from sklearn.linear_model import Ridge
+
     z, hz = _as_numpy_pair(z, hz)
     z_train, z_test, h_train, h_test = _halves(z, hz)
     (h_train, h_test), (z_train, z_test) = _standardised(h_train, h_test), _standardised(z_train, z_test)
@@ -145,7 +182,7 @@ def kernel_ridge_r2(z, hz, seed: int = 0) -> float:
     distances = distances[distances > 0]
     median_gamma = 1.0 / np.median(distances) if distances.size else 1.0
 
-    def features(gamma: float, h: np.ndarray) -> Nystroem:
+    def features(gamma: float, h: np.ndarray):
         return Nystroem(gamma=gamma, n_components=min(KERNEL_LANDMARKS, len(h)), random_state=seed).fit(h)
 
     def held_out(gamma: float) -> tuple[float, float]:
@@ -166,12 +203,14 @@ def mlp_r2(z, hz, seed: int = 0) -> float:
     """Nonlinear R² with an MLP regressor hz → z (von Kügelgen et al. 2021, §5): MLP_HIDDEN ReLU layers,
     Adam, early stopping on a held-out tenth of the first half; R² (averaged over latents) on the second half.
     Both sides are standardised on the first half. z: (n, k), hz: (n, d)."""
+    from sklearn.neural_network import MLPRegressor
+
     z, hz = _as_numpy_pair(z, hz)
     z_train, z_test, h_train, h_test = _halves(z, hz)
     (h_train, h_test), (z_train, z_test) = _standardised(h_train, h_test), _standardised(z_train, z_test)
     model = MLPRegressor(hidden_layer_sizes=MLP_HIDDEN, early_stopping=True, max_iter=500, random_state=seed)
     model.fit(h_train, z_train)
-    return float(r2_score(z_test, model.predict(h_test).reshape(z_test.shape)))
+    return r2_score(z_test, model.predict(h_test))
 
 
 def spearman_mcc(z, hz) -> float:
@@ -197,15 +236,17 @@ def importance_matrix(z, hz, method: str = "lasso", seed: int = 0) -> tuple[np.n
     z_train, z_test, h_train, h_test = _halves(z, hz)
     (h_train, h_test), (z_train, z_test) = _standardised(h_train, h_test), _standardised(z_train, z_test)
     if method == "lasso":
+        from sklearn.linear_model import Lasso
         weights = Lasso(alpha=LASSO_THRESHOLD / np.sqrt(len(h_train))).fit(h_train, z_train).coef_
         weights = weights.reshape(z.shape[1], hz.shape[1])
-        informativeness = [r2_score(target, LinearRegression().fit(h_train[:, kept], z_train[:, j]).predict(
-            h_test[:, kept]) if kept.any() else np.zeros_like(target)) for j, (target, kept)
+        informativeness = [r2_score(target[:, None], fit_linear(h_train[:, kept], z_train[:, [j]]).predict(
+            h_test[:, kept]) if kept.any() else np.zeros((len(target), 1))) for j, (target, kept)
             in enumerate(zip(z_test.T, weights != 0))]
         return np.abs(weights).T, np.array(informativeness)
     if method == "gbt":
+        from sklearn.ensemble import GradientBoostingRegressor
         models = [GradientBoostingRegressor(random_state=seed).fit(h_train, target) for target in z_train.T]
-        informativeness = [r2_score(target, m.predict(h_test)) for m, target in zip(models, z_test.T)]
+        informativeness = [r2_score(target[:, None], m.predict(h_test)) for m, target in zip(models, z_test.T)]
         return np.stack([m.feature_importances_ for m in models], 1), np.array(informativeness)
     raise ValueError(f"method must be lasso or gbt, got {method!r}")
 
@@ -213,6 +254,8 @@ def importance_matrix(z, hz, method: str = "lasso", seed: int = 0) -> tuple[np.n
 def _weighted_specificity(R: np.ndarray) -> float:
     """Σ_i ρ_i (1 − H_m(P_i)) over the rows of a nonnegative (r, m) matrix: P_i the row normalised, H_m the
     entropy in base m (1 when m = 1), ρ_i the row's share of the total."""
+    import scipy.stats
+
     m = R.shape[1]
     specificity = 1 - scipy.stats.entropy(R + 1e-11, base=m, axis=1) if m > 1 else np.ones(len(R))
     return float(np.sum(specificity * R.sum(1) / R.sum()))

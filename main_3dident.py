@@ -30,7 +30,6 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 import torch
 import torch.distributed as dist
-from sklearn.metrics import r2_score
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
@@ -340,7 +339,7 @@ def scores(z: torch.Tensor, hz: torch.Tensor, metrics: Sequence[str] = ()) -> di
                                                                     solver="munkres", rescaling=True)
     lin_mse, r2_latents = np.full(len(varying), np.nan), np.full(len(varying), np.nan)
     lin_mse[varying] = ((z_test - prediction) ** 2).mean(0)
-    r2_latents[varying] = r2_score(z_test, prediction, multioutput="raw_values")
+    r2_latents[varying] = disentanglement_utils.r2_per_column(z_test, prediction)
     return {"r2": r2, "mcc": mcc, "mse": (z - hz).square().mean(0).numpy(), "lin_mse": lin_mse,
             "r2_latents": r2_latents, **disentanglement_utils.metric_scores(z[:, varying], hz, metrics)}
 

@@ -64,6 +64,26 @@ def test_split_scores_only_the_held_out_half():
     assert r2_split < 0.7
 
 
+def test_linear_fit_and_r2_match_sklearn():
+    """The numpy least squares and R² against sklearn's LinearRegression and r2_score, the oracle: a full-rank
+    fit, a rank-deficient one (a duplicated code: the minimum-norm solution), and constant target columns."""
+    from sklearn.linear_model import LinearRegression
+    from sklearn.metrics import r2_score
+
+    x = RNG.normal(size=(300, 4))
+    y = x @ RNG.normal(size=(4, 3)) + RNG.normal(size=(300, 3)) + 2.0
+    for codes in (x, np.column_stack([x, x[:, 0]])):
+        ours, theirs = du.fit_linear(codes, y), LinearRegression().fit(codes, y)
+        np.testing.assert_allclose(ours.coef_, theirs.coef_, atol=1e-10)
+        np.testing.assert_allclose(ours.intercept_, theirs.intercept_, atol=1e-10)
+        np.testing.assert_allclose(du.r2_per_column(y, ours.predict(codes)),
+                                   r2_score(y, theirs.predict(codes), multioutput="raw_values"), atol=1e-12)
+    constant = np.column_stack([y[:, 0], np.full(300, 3.0), np.full(300, 3.0)])
+    guess = np.column_stack([y[:, 0] + 0.1, np.full(300, 3.0), np.full(300, 2.0)])  # exact, then wrong
+    np.testing.assert_array_equal(du.r2_per_column(constant, guess)[1:], [1.0, 0.0])
+    assert du.r2_score(constant, guess) == pytest.approx(r2_score(constant, guess))
+
+
 def test_other_linear_modes():
     z = RNG.normal(size=(1000, 3))
     hz = z + 0.1 * RNG.normal(size=(1000, 3))
