@@ -27,3 +27,32 @@ def test_every_latent_moves_the_rendered_image(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("RMS pixel change") and len(lines) == 11
     assert all(float(line.split()[-2]) > 0 for line in lines[1:])
+
+
+def test_sweep_row_i_varies_latent_i_alone_from_low_to_high():
+    """A renderer that paints the scene's 10 values into pixel (0, 0..9): row i, column j of the picture holds
+    the scene of raw latent i at the j-th value from -1 to 1 and the others at 0."""
+    sensitivity = import_tool("sensitivity")
+    centre = sensitivity.raw_to_scene(np.zeros((1, 10)))[0]
+
+    def painter(scene, size):
+        images = torch.zeros(len(scene), size, size, 3, dtype=torch.uint8)
+        images[:, 0, :10, 0] = (scene * 20 + 128).round().to(torch.uint8)
+        return images
+    picture = sensitivity.sweeps(16, 3, painter)
+    assert picture.shape == (160, 48, 3)
+    for i in range(10):
+        values = [(picture[16 * i, 16 * j:16 * j + 10, 0].astype(float) - 128) / 20 for j in range(3)]
+        others = np.arange(10) != i
+        for v in values:
+            np.testing.assert_allclose(v[others], centre[others], atol=0.03)
+        assert values[0][i] < values[1][i] < values[2][i]
+        np.testing.assert_allclose(values[1][i], centre[i], atol=0.03)
+
+
+def test_strip_is_written_as_a_png(tmp_path, capsys):
+    from PIL import Image
+    sensitivity = import_tool("sensitivity")
+    sensitivity.main(["--n", "1", "--size", "8", "--columns", "2", "--strip", str(tmp_path / "s.png")])
+    assert Image.open(tmp_path / "s.png").size == (16, 80)
+    assert "wrote" in capsys.readouterr().out
