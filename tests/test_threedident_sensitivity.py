@@ -2,6 +2,7 @@
 import math
 
 import numpy as np
+import pytest
 import torch
 
 from tests.test_threedident_main import import_tool
@@ -56,3 +57,12 @@ def test_strip_is_written_as_a_png(tmp_path, capsys):
     sensitivity.main(["--n", "1", "--size", "8", "--columns", "2", "--strip", str(tmp_path / "s.png")])
     assert Image.open(tmp_path / "s.png").size == (16, 80)
     assert "wrote" in capsys.readouterr().out
+
+
+def test_bad_flags_and_an_unwritable_strip_are_one_line_errors(tmp_path):
+    sensitivity = import_tool("sensitivity")
+    with pytest.raises(SystemExit, match=r"^error: --n, --size"):
+        sensitivity.main(["--delta", "1.5"])
+    (tmp_path / "file").write_text("")
+    with pytest.raises(SystemExit, match=r"^error: cannot write .*file/s.png"):
+        sensitivity.main(["--n", "1", "--size", "8", "--strip", str(tmp_path / "file" / "s.png")])

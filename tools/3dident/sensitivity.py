@@ -70,8 +70,8 @@ def sweeps(size: int, columns: int, renderer: Renderer = render) -> np.ndarray:
 
 def main(argv: list[str] | None = None) -> None:
     args = get_args_parser().parse_args(argv)
-    if min(args.n, args.size, args.columns) < 1 or not 0 < args.delta < 1:
-        raise SystemExit("error: --n, --size and --columns must be positive and --delta in (0, 1)")
+    if min(args.n, args.size, args.columns, args.threads) < 1 or not 0 < args.delta < 1:
+        raise SystemExit("error: --n, --size, --columns and --threads must be positive and --delta in (0, 1)")
     torch.set_num_threads(args.threads)
     raw = np.random.default_rng(args.seed).uniform(-1 + args.delta, 1 - args.delta, (args.n, N_BOX_COLUMNS))
     rates = sensitivity(raw, args.size, args.delta)
@@ -81,7 +81,10 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{name:16s} {rate.mean():.3f} ({np.median(rate):.3f})")
     if args.strip:
         picture = Image.fromarray(sweeps(args.size, args.columns))
-        atomic_write(Path(args.strip), lambda f: picture.save(f, format="PNG"))
+        try:
+            atomic_write(Path(args.strip), lambda f: picture.save(f, format="PNG"))
+        except OSError as e:
+            raise SystemExit(f"error: cannot write {args.strip}: {e.strerror or e}")
         print(f"wrote {args.strip}: rows {', '.join(NAMES)}; columns from -1 to 1")
 
 
