@@ -52,15 +52,17 @@ def test_positives_follow_the_truncated_conditional(conditional):
     assert stats.kstest(truncated_cdf(LAWS[conditional](z, 1.1 * sigma), z_tilde).ravel(), "uniform").pvalue < 1e-6
 
 
-def test_shared_rotations_keep_the_conditional_and_redraw_the_other_latents():
-    """--share rotations: z and z̃'s rotations are those of --share all; z̃'s other seven columns are uniform on
-    [-1, 1] and uncorrelated with z (|ρ| within 5 standard errors of 0)."""
+@pytest.mark.parametrize("share, kept", [("rotations", ROTATION), ("geometry", range(7))])
+def test_a_warm_up_share_keeps_the_conditional_and_redraws_the_other_latents(share, kept):
+    """--share rotations (α, β, γ) and geometry (all but the three hues): z and z̃'s shared columns are those of
+    --share all; z̃'s other columns are uniform on [-1, 1] and uncorrelated with z (|ρ| within 5 standard errors
+    of 0)."""
     z_all, tilde_all = render_pairs.sample_pairs(5000, "l2", 0.2, seed=4)
-    z, z_tilde = render_pairs.sample_pairs(5000, "l2", 0.2, seed=4, share="rotations")
-    rotation = list(ROTATION)
-    other = [j for j in range(10) if j not in rotation]
+    z, z_tilde = render_pairs.sample_pairs(5000, "l2", 0.2, seed=4, share=share)
+    kept = list(kept)
+    other = [j for j in range(10) if j not in kept]
     np.testing.assert_array_equal(z, z_all)
-    np.testing.assert_array_equal(z_tilde[:, rotation], tilde_all[:, rotation])
+    np.testing.assert_array_equal(z_tilde[:, kept], tilde_all[:, kept])
     assert stats.kstest(z_tilde[:, other].ravel(), "uniform", args=(-1, 2)).pvalue > 1e-3
     assert max(abs(np.corrcoef(z[:, j], z_tilde[:, j])[0, 1]) for j in other) < 5 / 5000 ** 0.5
     with pytest.raises(ValueError, match="share"):
@@ -189,7 +191,8 @@ def test_main_trains_on_a_pair_folder(pair_folder, tmp_path, in_process_loading)
         main_3dident.main([str(a) for a in [*flags, "--sigma", "0.3", "--mode", "test"]])
 
 
-@pytest.mark.parametrize("aid", [{"share": "rotations"}, {"share": "all", "rotation_sigma": 0.1}])
+@pytest.mark.parametrize("aid", [{"share": "rotations"}, {"share": "geometry"},
+                                 {"share": "all", "rotation_sigma": 0.1}])
 def test_training_on_a_warm_up_folder_says_so(pair_folder, tmp_path, capsys, in_process_loading, aid):
     """A folder rendered with --share rotations (also one written before --rotation-sigma existed) or with
     --rotation-sigma trains, with a note that it is not the paper's method."""

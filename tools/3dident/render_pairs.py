@@ -9,10 +9,12 @@ Layout of the folder:
 - `anchors/`, `positives/`: 3DIdent folders (raw_latents.npy, latents.npy, images/<index>.png), pair i = row i of each;
 - `image_stats.json`: the anchors' per-channel image statistics (for --image-normalisation folder).
 
-Two warm-up aids, not the paper's method, for a first training phase only, followed by a folder of the paper's
+Warm-up aids, not the paper's method, for a first training phase only, followed by a folder of the paper's
 conditional (docs/3dident.md, "Where the rotations die"): --share rotations (research brief E1b) keeps only the
 anchor's rotations α, β, γ in the positive (from the conditional) and draws the other seven latents afresh from
-the marginal, so the rotations alone tell the positive from the negatives; --rotation-sigma (E1) draws the
+the marginal, so the rotations alone tell the positive from the negatives; --share geometry keeps position,
+rotations and spotlight angle and draws the three hues afresh (colour as a nuisance, as colour jitter is in
+SimCLR), so that colour, the easiest cue, cannot tell the positive apart; --rotation-sigma (E1) draws the
 rotations with their own, smaller scale, so that they tell the positive apart better than the other latents do.
 
 Every file is written atomically. Resumable: the latents are drawn again from the flags (--n, --conditional,
@@ -36,14 +38,17 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from datasets.threedident_dataset import (PAIR_PARTS, PAIRS_FILE, STATS_FILE, image_paths,  # noqa: E402
                                           write_image_stats)
-from datasets.threedident_latents import CONDITIONALS, ROTATION, build_latent_space, select_columns  # noqa: E402
+from datasets.threedident_latents import (CONDITIONALS, N_BOX_COLUMNS, POSITION, ROTATION,  # noqa: E402
+                                          SPOTLIGHT_ANGLE, build_latent_space, select_columns)
 from generate_latents import raw_to_scene  # noqa: E402
 from image_stats import channel_stats  # noqa: E402
 from render_dataset import add_render_flags, render_folder  # noqa: E402
 from training_utils import atomic_write  # noqa: E402
 
 
-SHARES = ("all", "rotations")  # --share: the latents a positive shares with its anchor
+# --share: the latents (columns) a positive shares with its anchor; the others are drawn afresh from the marginal
+SHARES = {"all": tuple(range(N_BOX_COLUMNS)), "rotations": ROTATION,
+          "geometry": (*POSITION, *ROTATION, SPOTLIGHT_ANGLE)}
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -60,8 +65,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0, help="Seed of the latents (0; another one for a second folder).")
     parser.add_argument("--share", default="all", choices=SHARES,
                         help="Latents a positive shares with its anchor: all (the paper's conditional; the default) "
-                             "or rotations (a warm-up aid, NOT the paper's method: the other seven are drawn afresh "
-                             "from the marginal; for a first training phase only).")
+                             "rotations or geometry (warm-up aids, NOT the paper's method: only α, β, γ, or only "
+                             "position, rotations and spotlight angle, the hues drawn afresh from the marginal; for "
+                             "a first training phase only).")
     parser.add_argument("--rotation-sigma", type=float, default=None,
                         help="Scale of the rotations' conditional (default: --sigma, the paper's). Another value is "
                              "a warm-up aid, NOT the paper's method (e.g. 0.1 with --sigma 0.3: the rotations tell "
@@ -74,19 +80,19 @@ def sample_pairs(n: int, conditional: str = "l2", sigma: float = 0.1, seed: int 
                  rotation_sigma: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(z, z̃), each (n, 10) float32: z ~ uniform on [-1, 1]^10, z̃ ~ the truncated `conditional` around z with
     scale `sigma` (main_3dident.py's latent model), from the torch RNG seeded with `seed` (the global RNG is left
-    as it was). With `share` "rotations" the columns other than ROTATION of z̃ are drawn afresh from the marginal
-    (after z and z̃, so z and z̃'s rotations are those of "all"); with `rotation_sigma` the ROTATION columns come
-    from the conditional of that scale (drawn last). ValueError for a bad conditional, scale or share."""
+    as it was). With `share` other than "all" the columns of z̃ not in SHARES[share] are drawn afresh from the
+    marginal (after z and z̃, so the shared columns are those of "all"); with `rotation_sigma` the ROTATION columns
+    come from the conditional of that scale (drawn last). ValueError for a bad conditional, scale or share."""
     if share not in SHARES:
-        raise ValueError(f"share must be one of {SHARES}, got {share!r}")
+        raise ValueError(f"share must be one of {tuple(SHARES)}, got {share!r}")
     space = build_latent_space(select_columns(non_periodic=True), conditional, sigma)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         z = space.sample_marginal(n)
         z_tilde = space.sample_conditional(z, n)
-        if share == "rotations":
+        if share != "all":
             fresh = space.sample_marginal(n)
-            fresh[:, list(ROTATION)] = z_tilde[:, list(ROTATION)]
+            fresh[:, list(SHARES[share])] = z_tilde[:, list(SHARES[share])]
             z_tilde = fresh
         if rotation_sigma is not None:
             rotations = build_latent_space(select_columns(non_periodic=True), conditional, rotation_sigma)
