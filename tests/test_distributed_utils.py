@@ -50,7 +50,7 @@ def free_port() -> int:
 @pytest.mark.slow
 def test_two_ranks_give_the_loss_and_gradients_of_the_global_batch(tmp_path):
     loss, grad, running_mean = loss_and_gradients(0, 1)
-    mp.spawn(rank_main, args=(2, free_port(), str(tmp_path / "rank")), nprocs=2)
+    mp.start_processes(rank_main, args=(2, free_port(), str(tmp_path / "rank")), nprocs=2, start_method="fork")
     for rank in range(2):
         rank_loss, rank_grad, rank_mean = torch.load(tmp_path / f"rank.{rank}", weights_only=True)
         assert rank_loss == pytest.approx(loss, rel=1e-6)
