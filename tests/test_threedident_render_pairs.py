@@ -52,11 +52,11 @@ def test_positives_follow_the_truncated_conditional(conditional):
     assert stats.kstest(truncated_cdf(LAWS[conditional](z, 1.1 * sigma), z_tilde).ravel(), "uniform").pvalue < 1e-6
 
 
-@pytest.mark.parametrize("share, kept", [("rotations", ROTATION), ("geometry", range(7))])
+@pytest.mark.parametrize("share, kept", [("rotations", ROTATION), ("geometry", range(7)), ("pose", range(6))])
 def test_a_warm_up_share_keeps_the_conditional_and_redraws_the_other_latents(share, kept):
-    """--share rotations (α, β, γ) and geometry (all but the three hues): z and z̃'s shared columns are those of
-    --share all; z̃'s other columns are uniform on [-1, 1] and uncorrelated with z (|ρ| within 5 standard errors
-    of 0)."""
+    """--share rotations (α, β, γ), geometry (all but the three hues) and pose (position and rotations): z and z̃'s
+    shared columns are those of --share all; z̃'s other columns are uniform on [-1, 1] and uncorrelated with z
+    (|ρ| within 5 standard errors of 0)."""
     z_all, tilde_all = render_pairs.sample_pairs(5000, "l2", 0.2, seed=4)
     z, z_tilde = render_pairs.sample_pairs(5000, "l2", 0.2, seed=4, share=share)
     kept = list(kept)

@@ -14,7 +14,8 @@ conditional (docs/3dident.md, "Where the rotations die"): --share rotations (res
 anchor's rotations α, β, γ in the positive (from the conditional) and draws the other seven latents afresh from
 the marginal, so the rotations alone tell the positive from the negatives; --share geometry keeps position,
 rotations and spotlight angle and draws the three hues afresh (colour as a nuisance, as colour jitter is in
-SimCLR), so that colour, the easiest cue, cannot tell the positive apart; --rotation-sigma (E1) draws the
+SimCLR), so that colour, the easiest cue, cannot tell the positive apart; --share pose also draws the spotlight
+angle afresh (lighting as a nuisance too); --rotation-sigma (E1) draws the
 rotations with their own, smaller scale, so that they tell the positive apart better than the other latents do.
 
 Every file is written atomically. Resumable: the latents are drawn again from the flags (--n, --conditional,
@@ -48,7 +49,7 @@ from training_utils import atomic_write  # noqa: E402
 
 # --share: the latents (columns) a positive shares with its anchor; the others are drawn afresh from the marginal
 SHARES = {"all": tuple(range(N_BOX_COLUMNS)), "rotations": ROTATION,
-          "geometry": (*POSITION, *ROTATION, SPOTLIGHT_ANGLE)}
+          "geometry": (*POSITION, *ROTATION, SPOTLIGHT_ANGLE), "pose": (*POSITION, *ROTATION)}
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -65,9 +66,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0, help="Seed of the latents (0; another one for a second folder).")
     parser.add_argument("--share", default="all", choices=SHARES,
                         help="Latents a positive shares with its anchor: all (the paper's conditional; the default) "
-                             "rotations or geometry (warm-up aids, NOT the paper's method: only α, β, γ, or only "
-                             "position, rotations and spotlight angle, the hues drawn afresh from the marginal; for "
-                             "a first training phase only).")
+                             "rotations, geometry or pose (warm-up aids, NOT the paper's method: only α, β, γ; "
+                             "position, rotations and spotlight angle; or position and rotations; the other latents "
+                             "drawn afresh from the marginal; for a first training phase only).")
     parser.add_argument("--rotation-sigma", type=float, default=None,
                         help="Scale of the rotations' conditional (default: --sigma, the paper's). Another value is "
                              "a warm-up aid, NOT the paper's method (e.g. 0.1 with --sigma 0.3: the rotations tell "
