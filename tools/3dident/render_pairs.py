@@ -15,8 +15,8 @@ anchor's rotations α, β, γ in the positive (from the conditional) and draws t
 the marginal, so the rotations alone tell the positive from the negatives; --share geometry keeps position,
 rotations and spotlight angle and draws the three hues afresh (colour as a nuisance, as colour jitter is in
 SimCLR), so that colour, the easiest cue, cannot tell the positive apart; --share pose also draws the spotlight
-angle afresh (lighting as a nuisance too); --rotation-sigma (E1) draws the
-rotations with their own, smaller scale, so that they tell the positive apart better than the other latents do.
+angle afresh (lighting as a nuisance too); --rotation-sigma (E1) draws the rotations with their own, smaller
+scale, so that they tell the positive apart better than the other latents do.
 
 Every file is written atomically. Resumable: the latents are drawn again from the flags (--n, --conditional,
 --sigma, --seed, ...) and the files on disk are kept when they hold the same values; render_dataset.py then
@@ -65,7 +65,7 @@ def get_args_parser() -> argparse.ArgumentParser:
                              "main_3dident's --sigma; the research brief proposes 0.2-0.3 for exact pairs).")
     parser.add_argument("--seed", type=int, default=0, help="Seed of the latents (0; another one for a second folder).")
     parser.add_argument("--share", default="all", choices=SHARES,
-                        help="Latents a positive shares with its anchor: all (the paper's conditional; the default) "
+                        help="Latents a positive shares with its anchor: all (the paper's conditional; the default); "
                              "rotations, geometry or pose (warm-up aids, NOT the paper's method: only α, β, γ; "
                              "position, rotations and spotlight angle; or position and rotations; the other latents "
                              "drawn afresh from the marginal; for a first training phase only).")
