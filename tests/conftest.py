@@ -25,7 +25,7 @@ def _seeded():
 @pytest.fixture
 def in_process_loading(monkeypatch):
     """main_3dident's pair stream read in the test's process, without data workers: a spawned worker costs a
-    fresh interpreter (seconds). The workers are tested apart (test_datasets_threedident), and the subprocess and
+    fresh interpreter (seconds). The workers are tested apart (test_datasets_threedident), and the killed-run and
     torchrun tests of main_3dident run with them: a batch depends only on the seed and its position."""
     import main_3dident
     loader = main_3dident.pair_loader

@@ -194,8 +194,8 @@ def test_main_trains_on_a_pair_folder(pair_folder, tmp_path, in_process_loading)
 @pytest.mark.parametrize("aid", [{"share": "rotations"}, {"share": "geometry"},
                                  {"share": "all", "rotation_sigma": 0.1}])
 def test_training_on_a_warm_up_folder_says_so(pair_folder, tmp_path, capsys, in_process_loading, aid):
-    """A folder rendered with --share rotations (also one written before --rotation-sigma existed) or with
-    --rotation-sigma trains, with a note that it is not the paper's method."""
+    """A folder rendered with --share rotations (also one written before --rotation-sigma existed), --share geometry
+    or --rotation-sigma trains, with a note that it is not the paper's method."""
     folder = tmp_path / "pairs"
     shutil.copytree(pair_folder, folder)
     spec = json.loads((folder / "pairs.json").read_text())
