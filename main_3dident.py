@@ -113,7 +113,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     add("--sphere-constraint", default=None, choices=CONSTRAINTS,
         help="Put the non-periodic outputs on a sphere (fix | learnable radius).")
     add("--workers", type=int, default=0,
-        help="Data workers per rank (0 = #cpus / ranks per machine); benchmarks/bench_3dident_loader.py sizes it.")
+        help="Data workers per rank (0 = #cpus / ranks per machine); benchmarks/bench_3dident_loader.py sizes it. "
+             "Runs without images (--dummy-mixing, --identity-*) read their pairs in the main process.")
     add("--mode", default="supervised", choices=("supervised", "unsupervised", "test"), help="What to run.")
     add("--supervised-loss", default="mse", choices=("mse", "r2"), help="Loss of the supervised mode (mse).")
     add("--unsupervised-loss", default="l2", choices=("l1", "l2", "l3", "vmf"),
@@ -485,7 +486,9 @@ def main(argv: list[str] | None = None) -> None:
     f = build_encoder(args, layout).to(device, memory_format=memory_format(args, device))
     if args.load_model:
         load(f, args.load_model)
-    workers = args.workers or max(1, (os.cpu_count() or 1) // distributed_utils.local_world_size())
+    # Workers decode images; without images a spawned worker costs seconds of start-up for a faiss search a batch.
+    workers = (args.workers or max(1, (os.cpu_count() or 1) // distributed_utils.local_world_size())
+               if uses_images(args) else 0)
     if args.mode == "test":
         data = DataLoader(data, batch_size=args.batch_size, num_workers=workers)
         z, hz = encode(f, make_embed(f, mix, device, args.amp), data)

@@ -25,11 +25,14 @@ def _seeded():
 @pytest.fixture
 def in_process_loading(monkeypatch):
     """main_3dident's pair stream read in the test's process, without data workers: a spawned worker costs a
-    fresh interpreter (seconds). The workers are tested apart (test_datasets_threedident), and the killed-run and
-    torchrun tests of main_3dident run with them: a batch depends only on the seed and its position."""
+    fresh interpreter (seconds). Also for main_3dident.py run as `__main__` in this process or a fork of it (runpy),
+    which imports pair_loader afresh. The workers are tested apart (test_datasets_threedident: a batch depends only
+    on the seed and its position), and the torchrun test of main_3dident runs with them."""
     import main_3dident
-    loader = main_3dident.pair_loader
-    monkeypatch.setattr(main_3dident, "pair_loader", lambda data, workers, pin_memory=False: loader(data, 0))
+    from datasets import threedident_dataset
+    loader = threedident_dataset.pair_loader
+    for module in (main_3dident, threedident_dataset):
+        monkeypatch.setattr(module, "pair_loader", lambda data, workers, pin_memory=False: loader(data, 0))
 
 
 class _CreatesFile:

@@ -169,13 +169,6 @@ def test_ranks_split_each_global_batch_of_pairs(pair_folder):
         assert torch.equal(value, torch.cat([part[item] for part in parts]))
 
 
-@pytest.fixture
-def in_process_loading(monkeypatch):
-    """main_3dident's pair stream without data workers (a spawned worker costs seconds; they are tested apart)."""
-    loader = main_3dident.pair_loader
-    monkeypatch.setattr(main_3dident, "pair_loader", lambda data, workers, pin_memory=False: loader(data, 0))
-
-
 def test_main_trains_on_a_pair_folder(pair_folder, tmp_path, in_process_loading):
     flags = ["--offline-dataset", pair_folder, "--pairs", "rendered", "--mode", "unsupervised",
              "--non-periodic-rotation-and-color", "--batch-size", "4", "--n-eval-samples", "8", "--workers", "1",
