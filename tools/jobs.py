@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import runpy
 import sys
 import traceback
@@ -27,9 +28,13 @@ def one_line_error(error: SystemExit) -> RuntimeError:
 
 
 def write_outcome(path: str | Path, outcome: dict) -> None:
-    """`outcome` as JSON in `path`, atomically (a reader never sees half of it)."""
-    from training_utils import atomic_write  # here, not above: importing this module costs no torch
-    atomic_write(path, lambda f: f.write(json.dumps(outcome).encode()))
+    """`outcome` as JSON in `path`, atomically (a reader never sees half of it): a temporary file, then a rename.
+    Not training_utils.atomic_write, whose module would cost a job that runs no training torch's import."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(outcome))
+    os.replace(tmp, path)
 
 
 def recorded(path: str | Path, call: Callable[[], dict | None]) -> dict | None:
