@@ -144,13 +144,15 @@ def failure_line(key: str, record: dict, why: str) -> str:
 def collect(folder: Path, on_row: Callable[[dict], None],
             check_alive: bool = True) -> tuple[set[str], set[str], dict[str, str]]:
     """Hand the rows of finished jobs to `on_row` and forget their records; (cells still queued or running,
-    cells finished, cell → one-line error of each failed one). Without `check_alive` a job without a result
-    counts as running."""
+    cells finished, cell → one-line error of each failed one). A failed job counts as running until its process
+    has ended: the job writes its error before submitit logs the traceback to the log that the error line names.
+    Without `check_alive` a job without a result counts as running, and a failed one as failed."""
     running, finished, failures = set(), set(), {}
     for path in sorted((folder / "cells").glob("*.json")):
         key, record = path.stem, json.loads(path.read_text())
         outcome = job_result(record)
-        if outcome is None and (not check_alive or job_alive(record)):
+        pending = outcome is None or outcome["status"] != "success"
+        if pending and (job_alive(record) if check_alive else outcome is None):
             running.add(key)
             continue
         why = failure(outcome)
