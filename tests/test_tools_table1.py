@@ -217,10 +217,10 @@ def test_real_cells_run_alone_and_side_by_side_score_the_same(tmp_path, monkeypa
         args = grid_args(tmp_path / folder, "--jobs", jobs, *TINY)
         args.settings, args.seeds = ["box_uniform_laplace_l1"], seeds
         return sorted(table1_grid.main(args), key=lambda r: r["seed"])
+    def in_process(argv: list[str], gpu: int | None) -> dict:
+        return table1_grid.main_mlp.main(table1_grid.main_mlp.get_args_parser().parse_args(argv))["unsupervised"]
     with monkeypatch.context() as m:
-        m.setattr(table1_grid, "train",
-                  lambda argv, gpu: table1_grid.main_mlp.main(table1_grid.main_mlp.get_args_parser().parse_args(argv))[
-                      "unsupervised"])
+        m.setattr(table1_grid, "train", in_process)
         (alone,) = rows("alone", "1", [0])
     assert alone["steps"] == "6" and 0 <= float(alone["mcc_mean"]) <= 1
     metrics = read_rows(tmp_path / "alone" / "out" / "metrics" / "box_uniform_laplace_l1_seed0.csv")

@@ -29,7 +29,7 @@ def one_line_error(error: SystemExit) -> RuntimeError:
 
 def write_outcome(path: str | Path, outcome: dict) -> None:
     """`outcome` as JSON in `path`, atomically (a reader never sees half of it): a temporary file, then a rename.
-    Not training_utils.atomic_write, whose module would cost a job that runs no training torch's import."""
+    Not training_utils.atomic_write: that module imports torch, seconds for a job that trains nothing."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
