@@ -82,10 +82,7 @@ def test_uint8_images_normalise_as_the_float_formula_did(tmp_path):
     torch.testing.assert_close(channels_last, normalised, rtol=0, atol=0)
 
 
-@pytest.mark.slow
-def test_loaders_send_uint8_images(folder):
-    z, z_tilde, x, x_tilde = next(iter(pair_loader(pairs(folder), workers=1)))
-    assert x.dtype == x_tilde.dtype == torch.uint8 and x.shape == (64, 3, 8, 8)
+def test_the_sequential_loader_sends_uint8_images(folder):
     data = SequentialThreeDIdentDataset(folder, select_columns(True).columns, 10)
     assert next(iter(DataLoader(data, batch_size=4, num_workers=1)))[1].dtype == torch.uint8
 
@@ -102,17 +99,21 @@ def test_positives_are_closer_than_random_pairs(folder):
 
 @pytest.mark.slow
 def test_stream_depends_on_its_seed_and_position_only(folder):
-    """Batches start… of the stream seeded with `seed`, whatever the workers and the global RNG."""
-    def batches(seed, workers, start=0, n=4):
-        data = pairs(folder, load_images=False)
-        data.seed, data.start = seed, start
+    """Batches start… of the stream seeded with `seed`, whatever the workers (spawned; they send uint8 images),
+    the global RNG and the rank whose rows they load."""
+    def batches(seed, workers, start=0, n=4, rows=slice(None)):
+        data = pairs(folder)
+        data.seed, data.start, data.rows = seed, start, rows
         torch.manual_seed(seed + 100 * workers)
         loader = iter(pair_loader(data, workers=workers))
-        return torch.cat([next(loader)[0] for _ in range(n)])
+        return [next(loader) for _ in range(n)]
 
-    whole = batches(0, 0, n=6)
-    assert torch.equal(whole[len(whole) // 3:], batches(0, 2, start=2))  # two workers from position 2 on
-    assert not torch.equal(whole, batches(1, 0, n=6))
+    whole, rank1 = batches(0, 0, n=6), shard(64, 1, 2)
+    parts = batches(0, 2, start=2, rows=rank1)  # two workers from position 2 on, rank 1 of 2's rows
+    assert parts[0][2].dtype == parts[0][3].dtype == torch.uint8 and parts[0][2].shape == (32, 3, 8, 8)
+    for part, batch in zip(parts, whole[2:], strict=True):
+        assert all(torch.equal(p, b[rank1]) for p, b in zip(part, batch, strict=True))
+    assert not torch.equal(whole[0][0], batches(1, 0, n=1)[0][0])
 
 
 def test_ranks_share_one_global_stream(folder):
