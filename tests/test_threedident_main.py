@@ -23,9 +23,10 @@ pytestmark = pytest.mark.usefixtures("in_process_loading")  # in-process runs: n
 REPO = Path(__file__).resolve().parents[1]
 TOOLS = REPO / "tools" / "3dident"
 # One faiss thread: with in_process_loading the test's own process searches, and faiss's OpenMP thread count is
-# also torch's (16, the default, would slow every later test and change its rounding).
+# also torch's (16, the default, would slow every later test and change its rounding). The small conv encoder:
+# building rn18 (11 M weights) and running it cost a test seconds; the tests that need rn18 ask for it.
 TINY = ["--batch-size", "8", "--n-eval-samples", "16", "--workers", "1", "--no-cuda",
-        "--non-periodic-rotation-and-color", "--faiss-omp-threads", "1"]
+        "--non-periodic-rotation-and-color", "--faiss-omp-threads", "1", "--encoder", "conv"]
 
 
 def import_tool(name: str):
@@ -147,7 +148,7 @@ def test_tau_and_box_init_reach_the_loss_and_the_box():
                                          ("unsupervised", ["--box-constraint", "learnable"]),
                                          ("unsupervised", ["--unsupervised-loss", "vmf"]),
                                          ("unsupervised", ["--approximate-dataset-nn-search"]),
-                                         ("unsupervised", ["--encoder", "conv", "--box-constraint", "learnable"])])
+                                         ("unsupervised", ["--encoder", "rn18", "--box-constraint", "learnable"])])
 def test_training_modes_run(capsys, rendered, mode, extra):
     lines = run(capsys, "--offline-dataset", rendered, "--mode", mode, *TINY, "--iterations", "2",
                 "--n-log-steps", "1", *extra)
@@ -339,8 +340,7 @@ def test_two_ranks_train_as_one_process_on_the_global_batch(rendered, tmp_path):
     The image-free --dummy-mixing run on 2 ranks is checked through submitit's rendezvous instead
     (tests/test_tools_launcher.py)."""
     argv = ["--offline-dataset", rendered, "--mode", "unsupervised", *TINY, "--box-constraint", "learnable", "--lr",
-            "1e-4", "--optimizer", "sgd", "--iterations", "20", "--n-log-steps", "5", "--n-eval-samples", "64",
-            "--encoder", "conv"]
+            "1e-4", "--optimizer", "sgd", "--iterations", "20", "--n-log-steps", "5", "--n-eval-samples", "64"]
     main_3dident.main([str(a) for a in [*argv, "--output-dir", tmp_path / "one"]])
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                "main_3dident.py", *map(str, argv), "--output-dir", str(tmp_path / "two")]
@@ -391,7 +391,8 @@ def test_the_original_checkpoint_format_loads(capsys, rendered, tmp_path):
     """The original saves f.state_dict() of DataParallel(Sequential(resnet, LeakyReLU, Linear, rescaling))
     (github.com/brendel-group/cl-ica, main_3dident.py): "module." keys, the box bound as max_abs_bound."""
     model = tmp_path / "model.pt"
-    train = ["--offline-dataset", rendered, "--mode", "unsupervised", *TINY, "--box-constraint", "learnable"]
+    train = ["--offline-dataset", rendered, "--mode", "unsupervised", *TINY, "--encoder", "rn18", "--box-constraint",
+             "learnable"]
     run(capsys, *train, "--iterations", "1", "--save-model", model)
     ours = torch.load(model, weights_only=True)["model"]
     original = {}
@@ -399,6 +400,7 @@ def test_the_original_checkpoint_format_loads(capsys, rendered, tmp_path):
         top, rest = key.split(".", 1)
         original["module." + (rest if top == "0" else "3." + rest.replace("b", "max_abs_bound"))] = value
     torch.save(original, tmp_path / "original.pth")
-    test = ["--offline-dataset", rendered, "--mode", "test", *TINY, "--box-constraint", "learnable"]
+    test = ["--offline-dataset", rendered, "--mode", "test", *TINY, "--encoder", "rn18", "--box-constraint",
+            "learnable"]
     assert run(capsys, *test, "--load-model", model)[-1] == run(capsys, *test, "--load-model",
                                                                  tmp_path / "original.pth")[-1]
