@@ -33,22 +33,24 @@ def untrained_and_trained(*argv: str) -> tuple[tuple[float, float], dict]:
 
 
 def test_contrastive_model_recovers_sphere_latents():
-    """vMF conditional and vMF (dot-product) model on the sphere: R² rises far above the untrained f's."""
+    """vMF conditional and vMF (dot-product) model on the sphere: R² rises far above the untrained f's (0.990 from
+    0.417 when this test was written)."""
     (untrained_r2, _), result = untrained_and_trained("--space-type", "sphere", "--c-p", "0", "--c-param", "10",
-                                                      "--p", "0", "--n-steps", "300", "--seed", "1")
+                                                      "--p", "0", "--n-steps", "150", "--seed", "1")
     assert result["r2_mean"] > 0.95 and result["r2_mean"] > untrained_r2 + 0.2
 
 
 def test_recipe_recovers_box_latents_up_to_permutation():
-    """Laplace conditional, L1 model, τ = λ, He-initialised f: the MCC rises far above the untrained f's."""
+    """Laplace conditional, L1 model, τ = λ, He-initialised f: the MCC rises far above the untrained f's (0.988 from
+    0.630 when this test was written)."""
     (_, untrained_mcc), result = untrained_and_trained("--space-type", "box", "--c-p", "1", "--c-param", "0.05",
-                                                       "--p", "1", "--tau", "0.05", "--n-steps", "400",
+                                                       "--p", "1", "--tau", "0.05", "--n-steps", "200",
                                                        "--encoder-scale", "0.5", "--seed", "0")
     assert result["mcc_mean"] > 0.9 and result["mcc_mean"] > untrained_mcc + 0.2
 
 
 def test_supervised_baseline_fits_the_latents():
-    args = parse("--n", "3", "--batch-size", "256", "--n-steps", "300", "--only-supervised", "--lr", "1e-3",
+    args = parse("--n", "3", "--batch-size", "256", "--n-steps", "150", "--only-supervised", "--lr", "1e-3",
                  "--n-log-steps", "1000", "--num-eval-batches", "2", "--seed", "2")
     assert main_mlp.main(args)["supervised"]["r2_mean"] > 0.95
 
