@@ -14,10 +14,12 @@ the columns main_3dident.py's `--rotation-only` reads; with `--fixed-spotlight` 
 `--fixed-spotlight` (spotlight angle and hue fixed); the last two non-periodic only: on S^7 the other factors
 cannot be fixed without fixing the rotation's angles too.
 
-Scene ranges for raw r ∈ [-1, 1]: x, y = 0.9·r (world units), z (height) = 1.3 + 0.4·r;
-α, β, γ = (π/2)·r (a range of width π: no two Euler triples give the same rotation);
-spotlight angle = -π/2 + (3π/4)·r (a 270° arc, never wrapping); hues = 0.45·(r + 1) ∈ [0, 0.9]
-(red to magenta, never wrapping back to red).
+Scene ranges for raw r ∈ [-1, 1], the original's (its `generate_clevr_dataset_latents.py`): x, y, z = 3·r
+(world units; the renderer lifts z by 2.221); α, β, γ = (π/2)·r (a range of width π: no two Euler triples give
+the same rotation); spotlight angle θ = (π/2)·r (half of its circle). Hues: 0.45·(r + 1) ∈ [0, 0.9] turns, red
+to magenta, never wrapping back to red — our choice: the original script's hue r/4 ∈ [-0.25, 0.25] goes
+through `colorsys` with negative hues, which gives colour components outside [0, 1], and the released images'
+near-equal channel means do not look like that mapping (docs/3dident.md, "The scene").
 
     python tools/3dident/generate_latents.py data/3dident/train --n 250000 --seed 0
 """
@@ -99,10 +101,8 @@ def raw_to_scene(raw: np.ndarray) -> np.ndarray:
         angles = sphere_to_angles(raw[:, 3:].astype(np.float64))
         unit = np.concatenate([raw[:, :3], 2 * angles[:, :-1] / math.pi - 1, np.zeros((len(raw), 1))], 1)
     scene = np.empty_like(unit)
-    scene[:, 0:2] = 0.9 * unit[:, 0:2]
-    scene[:, 2] = 1.3 + 0.4 * unit[:, 2]
-    scene[:, list(ROTATION)] = math.pi / 2 * unit[:, list(ROTATION)]
-    scene[:, SPOTLIGHT_ANGLE] = -math.pi / 2 + 0.75 * math.pi * unit[:, SPOTLIGHT_ANGLE]
+    scene[:, list(POSITION)] = 3.0 * unit[:, list(POSITION)]
+    scene[:, [*ROTATION, SPOTLIGHT_ANGLE]] = math.pi / 2 * unit[:, [*ROTATION, SPOTLIGHT_ANGLE]]
     scene[:, HUES] = 0.45 * (unit[:, HUES] + 1)
     if raw.shape[1] != N_BOX_COLUMNS:
         scene[:, -1] = (angles[:, -1] / (2 * math.pi)) % 1.0
