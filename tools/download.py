@@ -41,7 +41,7 @@ if str(REPO) not in sys.path:
 
 from tqdm import tqdm  # noqa: E402
 
-from training_utils import atomic_write, die  # noqa: E402
+from io_utils import atomic_write, die  # noqa: E402
 
 REGISTRY = REPO / "datasets" / "registry.json"
 RECORDS = "checksums.json"  # trust-on-first-use sha256 of the files without a published checksum
