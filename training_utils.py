@@ -7,16 +7,14 @@ import csv
 import os
 import pickle
 import random
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
 
 import numpy as np
 import torch
 from numpy.core.multiarray import _reconstruct  # importable without warning in numpy 1 and 2 (old pickles)
 
 from disentanglement_utils import METRICS
+from io_utils import atomic_write, die  # noqa: F401  (torch-free; imported from here by the training scripts)
 
 # Checkpoints written before the RNG states became lists hold numpy's MT19937 key, a uint32 ndarray:
 # the only globals a checkpoint of ours ever contained. numpy 1 and numpy 2 name its helper differently.
@@ -27,11 +25,6 @@ LEGACY_CHECKPOINT_GLOBALS = [(_reconstruct, "numpy.core.multiarray._reconstruct"
 
 class CheckpointError(ValueError):
     """A checkpoint that is missing, corrupt, refused by the safe loader or does not fit the model."""
-
-
-def die(message: str) -> None:
-    """Stop with a one-line error (no traceback) — for bad flags and bad input files."""
-    raise SystemExit(f"error: {message}")
 
 
 def set_seed(seed: int) -> None:
@@ -60,32 +53,6 @@ def set_rng_state(state: dict) -> None:
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)  # reading the umask means setting it; done once, at import
-    os.umask(mask)
-    return mask
-
-
-FILE_MODE = 0o666 & ~_umask()  # the mode open() gives a new file; mkstemp's own is 0600
-
-
-def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> None:
-    """`write(f)` into a temporary file in the target folder, then rename: a crash never leaves a
-    half-written file, and the previous one survives until the new one is complete. `f` is open for reading
-    too (h5py needs that). The file gets the mode a plain open() would give it (0666 less the umask)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.chmod(tmp, FILE_MODE)
-        with os.fdopen(fd, "w+b") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def atomic_save(obj, path: str | os.PathLike) -> None:

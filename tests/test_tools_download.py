@@ -1,7 +1,8 @@
 """tools/download.py against a local HTTP server (a thread of http.server on 127.0.0.1; no other host is contacted),
 serving tiny files in each dataset's released format under a registry pointing at it: every name downloads,
 verifies, unpacks and opens; a dropped connection resumes with Range; a server without Range restarts; checksum
-mismatches, unsafe tars, trust on first use, an unknown name, no network, HTML, a cut body and a full disk."""
+mismatches, unsafe tars, trust on first use (only of a file of known length that its reader opens), an unknown name,
+no network, HTML, a cut body, a body of unknown length, a body that is not a tar, Ctrl-C and a full disk."""
 import csv
 import errno
 import gzip
@@ -40,7 +41,8 @@ FAST = ("--retry-wait", "0", "--retries", "2")
 
 class Handler(BaseHTTPRequestHandler):
     """GET /<mode>/<name>: ok honours Range; norange ignores it; drop sends half the body, then closes, on the
-    first request of each path (then as ok); cut always does; html sends a web page."""
+    first request of each path (then as ok); cut always does; html sends a web page; nolength sends no
+    Content-Length: half the body, then closes, without Range, the rest with Range (its Content-Range the total)."""
 
     def do_GET(self) -> None:
         _, mode, name = self.path.split("/", 2)
@@ -68,9 +70,11 @@ class Handler(BaseHTTPRequestHandler):
         else:
             self.send_response(200)
         self.send_header("Content-Type", "application/octet-stream")
-        self.send_header("Content-Length", str(len(body) - start))
+        if mode != "nolength":
+            self.send_header("Content-Length", str(len(body) - start))
         self.end_headers()
-        if mode == "cut" or (mode == "drop" and self.path not in self.server.dropped):
+        if mode == "cut" or (mode == "drop" and self.path not in self.server.dropped) or (
+                mode == "nolength" and not ranged):
             self.server.dropped.add(self.path)
             self.wfile.write(body[start:start + (len(body) - start) // 2])
             return  # HTTP/1.0: the connection closes here, mid-body
@@ -143,16 +147,24 @@ def released_files(root: Path) -> dict[str, bytes]:
     return files
 
 
-def local_entry(entry: dict, files: dict[str, bytes], base: str, mode: str = "ok") -> dict:
-    """A registry entry with its URLs on the local server, its checksums and sizes those of the tiny files."""
+def local_entry(entry: dict, files: dict[str, bytes], base: str, mode: str = "ok", prefix: str = "") -> dict:
+    """A registry entry with its URLs on the local server (each file served as `prefix` + its name), its checksums
+    and sizes those of the tiny files."""
     local = dict(entry, files=[])
     for file in entry["files"]:
         body = files[file["name"]]
         checksum = file["checksum"] and dict(file["checksum"], value=hashlib.new(
             file["checksum"]["algorithm"], body).hexdigest())
-        local["files"].append(dict(file, urls=[f"{base}/{mode}/{file['name']}"], checksum=checksum,
+        local["files"].append(dict(file, urls=[f"{base}/{mode}/{prefix}{file['name']}"], checksum=checksum,
                                    size=len(body) if file["size"] else None))
     return local
+
+
+def served_as(entry: dict, body: bytes, server, prefix: str, mode: str = "ok") -> dict:
+    """`entry` (of one file) served as `body` under `prefix`, its checksum (where one is published) that of `body`."""
+    name = entry["files"][0]["name"]
+    server.files[prefix + name] = body
+    return local_entry(entry, {name: body}, server.base, mode, prefix)
 
 
 def write_registry(path: Path, registry: dict) -> str:
@@ -263,13 +275,19 @@ def test_an_mpi3d_mismatch_says_the_files_moved_and_can_be_accepted(server, regi
 
 
 def unsafe_tar(kind: str) -> bytes:
-    """A tar with one good file and one member that would land outside (or a device)."""
+    """A tar with one good file and one member that would land outside (or a device); for throughlink, a link
+    to its own folder (`l -> .`, harmless alone) before it, and a path that climbs out through the link."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
         good = tarfile.TarInfo("inside/good.txt")
         good.size = 4
         tar.addfile(good, io.BytesIO(b"good"))
-        bad = tarfile.TarInfo({"dotdot": "inside/../../evil.txt", "absolute": "/tmp/evil.txt"}.get(kind, "inside/x"))
+        if kind == "throughlink":
+            link = tarfile.TarInfo("l")
+            link.type, link.linkname = tarfile.SYMTYPE, "."
+            tar.addfile(link)
+        bad = tarfile.TarInfo({"dotdot": "inside/../../evil.txt", "absolute": "/tmp/evil.txt",
+                               "throughlink": "l/../evil.txt"}.get(kind, "inside/x"))
         bad.type = {"symlink": tarfile.SYMTYPE, "hardlink": tarfile.LNKTYPE, "device": tarfile.CHRTYPE}.get(
             kind, tarfile.REGTYPE)
         bad.linkname = {"symlink": "../../evil.txt", "hardlink": "../evil.txt"}.get(kind, "")
@@ -280,7 +298,9 @@ def unsafe_tar(kind: str) -> bytes:
 
 @pytest.mark.parametrize("kind, reason", [("dotdot", "climbs out with '..'"), ("absolute", "an absolute path"),
                                           ("symlink", "symbolic link pointing out"),
-                                          ("hardlink", "hard link pointing out"), ("device", "a device")])
+                                          ("hardlink", "hard link pointing out"), ("device", "a device"),
+                                          ("throughlink", "'l/../evil.txt', a path that leads outside through a "
+                                                          "symbolic link")])
 def test_a_tar_member_that_would_land_outside_is_refused(server, tmp_path, capsys, kind, reason):
     entry = one_file_entry(f"unsafe_{kind}.tar", unsafe_tar(kind), server, unpack="tar")
     message = error(tmp_path, {"unsafe": entry})
@@ -314,21 +334,111 @@ def test_a_malformed_registry_is_one_line(server, tmp_path, change, message):
     assert message in error(tmp_path, {"x": entry})
 
 
-def test_trust_on_first_use_records_then_compares(server, tmp_path, capsys):
-    entry = {"tofu": one_file_entry("tofu.bin", b"first release", server)}
+def test_trust_on_first_use_records_once_the_reader_opens_then_compares(server, registry, tmp_path, capsys):
+    body = server.files["kitti_peds_v2.pickle"]
+    entry = {"kitti_masks": served_as(registry["kitti_masks"], body, server, "tofu/")}
+    records, target = tmp_path / "data" / "checksums.json", tmp_path / "data" / "kitti" / "kitti_peds_v2.pickle"
     run(tmp_path, entry, "--no-open")
-    digest = hashlib.sha256(b"first release").hexdigest()
-    records = tmp_path / "data" / "checksums.json"
-    assert f"no checksum is published: sha256 {digest} recorded in {records}" in capsys.readouterr().out
-    assert json.loads(records.read_text())["one/tofu.bin"]["sha256"] == digest
-    (tmp_path / "data" / "one" / "tofu.bin").unlink()
-    server.files["tofu.bin"] = b"changed on the server"
-    message = error(tmp_path, entry, "--no-open")
+    assert "not recorded: the sha256 of kitti/kitti_peds_v2.pickle" in capsys.readouterr().out
+    assert not records.exists()
+    run(tmp_path, entry)  # the file already there is recorded once its reader opens it
+    digest = hashlib.sha256(body).hexdigest()
+    assert f"the sha256 of kitti/kitti_peds_v2.pickle is recorded in {records}" in capsys.readouterr().out
+    assert json.loads(records.read_text())["kitti/kitti_peds_v2.pickle"]["sha256"] == digest
+    target.unlink()
+    server.files["tofu/kitti_peds_v2.pickle"] = b"changed on the server"
+    message = error(tmp_path, entry)
     assert f"but {records} recorded {digest} on its first download" in message
-    assert not (tmp_path / "data" / "one" / "tofu.bin").exists()
-    server.files["tofu.bin"] = b"first release"
-    run(tmp_path, entry, "--no-open")
+    assert not target.exists()
+    server.files["tofu/kitti_peds_v2.pickle"] = body
+    run(tmp_path, entry)
     assert f"sha256 {digest} matches the one recorded" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("size", [None, "registry"])
+def test_a_body_of_unknown_length_is_trusted_only_once_its_length_is_known(server, registry, tmp_path, capsys, size):
+    """No Content-Length, the connection closed halfway: without the registry's size the end cannot be told from a
+    cut, so nothing is recorded and the .part is kept; the next run resumes it with Range, whose Content-Range gives
+    the length. With the registry's size, the cut is seen and resumed at once."""
+    body = server.files["kitti_peds_v2.pickle"]
+    entry = {"kitti_masks": served_as(registry["kitti_masks"], body, server, f"nolength_{size}/", "nolength")}
+    entry["kitti_masks"]["files"][0]["size"] = size and len(body)
+    part, half = tmp_path / "data" / "kitti" / "kitti_peds_v2.pickle.part", len(body) // 2
+    records = tmp_path / "data" / "checksums.json"
+    if size is None:
+        message = error(tmp_path, entry)
+        assert f"the server sent {half:,} bytes of kitti_peds_v2.pickle without saying how many there are" in message
+        assert f"{part} is kept: run again to resume it" in message
+        assert part.read_bytes() == body[:half] and not records.exists()
+    run(tmp_path, entry)
+    assert (tmp_path / "data" / "kitti" / "kitti_peds_v2.pickle").read_bytes() == body and not part.exists()
+    assert json.loads(records.read_text())["kitti/kitti_peds_v2.pickle"]["sha256"] == hashlib.sha256(body).hexdigest()
+    assert [r for p, r in server.log if p.startswith(f"/nolength/nolength_{size}/")] == [None, f"bytes={half}-"]
+
+
+def junk_tar(junk: bytes) -> bytes:
+    """A tar of `junk` in the 3DIdent test folder: it unpacks, but is no 3DIdent folder."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        member = tarfile.TarInfo("3dident/test/junk.bin")
+        member.size = len(junk)
+        tar.addfile(member, io.BytesIO(junk))
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("name", ["kitti_masks", "dsprites", "3dident_test"])
+def test_a_file_its_reader_cannot_open_is_not_recorded_and_the_line_names_what_to_delete(server, registry, tmp_path,
+                                                                                         name):
+    """Random bytes (for 3DIdent, a tar of them) that pass the published checksum, or have none: KITTI Masks' sha256
+    is not recorded; the line names the file to delete, or the marker of the one unpacked (no `.*.unpacked` that
+    does not exist)."""
+    junk = np.random.default_rng(3).bytes(1000)
+    entry = served_as(registry[name], junk_tar(junk) if name == "3dident_test" else junk, server, "junk/")
+    message = error(tmp_path, {name: entry})
+    target = tmp_path / "data" / entry["folder"] / entry["files"][0]["name"]
+    delete = download.marker(target) if entry["files"][0]["unpack"] else target
+    assert f"error: {name} is downloaded, but its reader cannot open it (" in message
+    assert message.endswith(f"; to download or unpack it again, delete {delete}") and delete.exists()
+    assert ("the sha256 of kitti/kitti_peds_v2.pickle is not recorded" in message) == (name == "kitti_masks")
+    assert not (tmp_path / "data" / "checksums.json").exists()
+
+
+def test_a_body_that_is_not_a_tar_is_one_line(server, tmp_path):
+    entry = {"x": one_file_entry("notatar.tar", b"no tar " * 1000, server, unpack="tar")}
+    message = error(tmp_path, entry, "--no-open")
+    assert message.endswith("notatar.tar is corrupt or not a tar file (ReadError: file could not be opened "
+                            "successfully); delete it and run again")
+    assert not (tmp_path / "data" / "checksums.json").exists()
+
+
+def test_ctrl_c_is_one_line_with_status_130_and_keeps_the_part_to_resume(server, tmp_path, capsys, monkeypatch):
+    class Interrupting:
+        """The progress bar, Ctrl-C pressed once the first chunk is written."""
+        def __init__(self, *args, **kwargs) -> None:
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc) -> None:
+            pass
+
+        def update(self, n: int) -> None:
+            raise KeyboardInterrupt
+    body = np.random.default_rng(4).bytes(download.CHUNK + 1000)
+    md5 = {"algorithm": "md5", "value": hashlib.md5(body).hexdigest(), "source": "the test"}
+    entry = {"ctrl_c": one_file_entry("ctrl_c.bin", body, server, checksum=md5)}
+    part = tmp_path / "data" / "one" / "ctrl_c.bin.part"
+    with monkeypatch.context() as patch, pytest.raises(SystemExit) as e:
+        patch.setattr(download, "tqdm", Interrupting)
+        run(tmp_path, entry, "--no-open")
+    assert e.value.code == 130
+    assert capsys.readouterr().err == f"error: interrupted; {part} is kept, and the next run resumes it\n"
+    kept = part.read_bytes()
+    assert 0 < len(kept) < len(body) and kept == body[:len(kept)]
+    run(tmp_path, entry, "--no-open")
+    assert (tmp_path / "data" / "one" / "ctrl_c.bin").read_bytes() == body
+    assert [r for p, r in server.log if p == "/ok/ctrl_c.bin"] == [None, f"bytes={len(kept)}-"]
 
 
 def test_an_unknown_name_is_one_line_and_writes_nothing(registry, tmp_path, capsys):

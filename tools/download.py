@@ -9,13 +9,15 @@ that then uses them. For each file:
 1. streamed to FILE.part (tqdm bar), resumed with an HTTP Range request after an interruption (from byte 0 when the
    server ignores Range), retried with exponential backoff on connection errors, the next URL tried after that;
 2. verified before the rename to FILE: the published checksum, or where none is published (KITTI Masks, Natural
-   Sprites) the sha256 recorded in DIR/checksums.json by the first download (trust on first use);
+   Sprites) the sha256 recorded in DIR/checksums.json by the first download (trust on first use: recorded only for
+   a file whose whole length is known, from the server or the registry, once its reader has opened it);
 3. unpacked: a tar refuses any member that would land outside its folder (absolute paths, `..`, links pointing
    out, devices) before writing anything, extracts into a hidden folder and moves the result into place; `.gz`
    files are gunzipped; the Natural Sprites CSV is converted to natural_sprites.npz. The archive is removed
    after a successful unpack unless --keep-archives, and `.FILE.unpacked` records the unpack;
 4. opened with the project's own reader, and the command that uses it printed.
-Every failure is one line, `error: ...` (exit 1), and leaves no partial or unverified file where a reader looks.
+Every failure is one line, `error: ...` (exit 1), and leaves no partial or unverified file where a reader looks;
+Ctrl-C too (exit 130), keeping FILE.part for the next run to resume.
 """
 from __future__ import annotations
 
@@ -41,7 +43,7 @@ if str(REPO) not in sys.path:
 
 from tqdm import tqdm  # noqa: E402
 
-from training_utils import atomic_write, die  # noqa: E402
+from io_utils import atomic_write, die  # noqa: E402
 
 REGISTRY = REPO / "datasets" / "registry.json"
 RECORDS = "checksums.json"  # trust-on-first-use sha256 of the files without a published checksum
@@ -55,7 +57,11 @@ class DownloadError(Exception):
 
 
 class RetryableError(DownloadError):
-    """A body cut short: the next attempt resumes it."""
+    """A body cut short, or maybe cut short (its length unknown): FILE.part is kept, the next attempt resumes it."""
+
+
+class Interrupted(DownloadError):
+    """Ctrl-C: the script stops with exit status 130."""
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -137,9 +143,17 @@ def uses(entry: dict, data_dir: str) -> str:
 
 # --- download -------------------------------------------------------------------------------------------------
 
-def stream(url: str, part: Path, size: int | None, timeout: float) -> None:
+def range_total(headers) -> int | None:
+    """The whole file's length in a Content-Range header ("bytes a-b/total", "bytes */total"); None without."""
+    total = (headers.get("Content-Range") or "").rpartition("/")[2]
+    return int(total) if total.isdigit() else None
+
+
+def stream(url: str, part: Path, size: int | None, timeout: float) -> int | None:
     """Append the rest of `url` to `part` (a Range request from its current size); from byte 0 when the server
-    ignores Range. Raises RetryableError when the body stops short of its Content-Length."""
+    ignores Range. Returns the whole file's length as the server declared it (Content-Range, Content-Length;
+    None when it declared none). Raises RetryableError when the body stops short of that length, or of the
+    registry's `size` when the server declared none."""
     offset = part.stat().st_size if part.exists() else 0
     if size is not None and offset > size:
         offset = 0
@@ -148,7 +162,7 @@ def stream(url: str, part: Path, size: int | None, timeout: float) -> None:
         response = urlopen(Request(url, headers=headers), timeout=timeout)
     except HTTPError as e:
         if e.code == 416 and offset:  # nothing after `offset`: the .part is complete
-            return
+            return range_total(e.headers)
         raise
     with response:
         if offset and response.status != 206:
@@ -158,7 +172,10 @@ def stream(url: str, part: Path, size: int | None, timeout: float) -> None:
             raise DownloadError(f"{url} answered a request for bytes {offset}- with the bytes "
                                 f"{response.headers.get('Content-Range')!r}")
         length = response.headers.get("Content-Length")
-        total = offset + int(length) if length is not None else size
+        declared = range_total(response.headers)
+        if declared is None and length is not None:
+            declared = offset + int(length)
+        total = size if declared is None else declared
         chunk = response.read(CHUNK)
         if "html" in response.headers.get("Content-Type", "") or (
                 offset == 0 and chunk.lstrip()[:14].lower().startswith((b"<!doctype html", b"<html"))):
@@ -170,12 +187,14 @@ def stream(url: str, part: Path, size: int | None, timeout: float) -> None:
                 bar.update(len(chunk))
                 chunk = response.read(CHUNK)
     received = part.stat().st_size
-    if length is not None and received < total:
+    if total is not None and received < total:
         raise RetryableError(f"the body stopped at byte {received:,} of {total:,}")
+    return declared
 
 
-def fetch(urls: list[str], part: Path, size: int | None, args: argparse.Namespace) -> None:
-    """`urls` (mirrors, in turn) into `part`, each retried --retries times with backoff; DownloadError after."""
+def fetch(urls: list[str], part: Path, size: int | None, args: argparse.Namespace) -> int | None:
+    """`urls` (mirrors, in turn) into `part`, each retried --retries times with backoff; DownloadError after.
+    Returns the whole length the server declared (None: it declared none)."""
     errors = []
     for url in urls:
         for attempt in range(args.retries + 1):
@@ -212,10 +231,14 @@ def read_records(data_dir: Path) -> dict:
         raise DownloadError(f"{path} is not readable JSON ({e}): fix or delete it") from None
 
 
-def verify(path: Path, target: Path, file: dict, data_dir: Path, args: argparse.Namespace) -> str:
+def verify(path: Path, target: Path, file: dict, data_dir: Path, args: argparse.Namespace,
+           complete: bool = True) -> tuple[str, dict]:
     """Check `path` (the download of `file`, to be `target`) against its published checksum, else against the
-    sha256 recorded in DIR/checksums.json on first use (recording it when there is none). Returns what was
-    checked; raises DownloadError on a mismatch."""
+    sha256 recorded in DIR/checksums.json on first use. Returns what was checked, and the record to add to
+    DIR/checksums.json once the reader has opened the file (empty: none). Raises DownloadError on a mismatch,
+    RetryableError when a first use finds the file not `complete` (its whole length unknown: a body cut short
+    cannot be told from a whole one). A file already at `target` counts as complete: this script puts a file
+    there only once its length is known, and one put there by hand is the user's to vouch for."""
     if file["size"] is not None and path.stat().st_size != file["size"]:
         raise DownloadError(f"{target.name} has {path.stat().st_size:,} bytes, the registry says {file['size']:,}")
     checksum = file["checksum"]
@@ -225,7 +248,7 @@ def verify(path: Path, target: Path, file: dict, data_dir: Path, args: argparse.
             caveat = f"; {checksum['caveat']}" if "caveat" in checksum else ""
             raise DownloadError(f"the {checksum['algorithm']} of {target.name} is {actual}, but {checksum['value']} was "
                                 f"published in {checksum['source']}{caveat}")
-        return f"{checksum['algorithm']} matches the one published in {checksum['source']}"
+        return f"{checksum['algorithm']} matches the one published in {checksum['source']}", {}
     key = target.relative_to(data_dir).as_posix()
     records, actual = read_records(data_dir), file_digest(path, "sha256")
     if key in records:
@@ -233,11 +256,19 @@ def verify(path: Path, target: Path, file: dict, data_dir: Path, args: argparse.
             raise DownloadError(f"the sha256 of {target.name} is {actual}, but {data_dir / RECORDS} recorded "
                                 f"{records[key]['sha256']} on its first download: the file changed on the server "
                                 "or on the way")
-        return f"sha256 {actual} matches the one recorded in {data_dir / RECORDS} on first use"
-    records[key] = {"sha256": actual, "url": file["urls"][0]}
+        return f"sha256 {actual} matches the one recorded in {data_dir / RECORDS} on first use", {}
+    if not complete:
+        raise RetryableError(f"the server sent {path.stat().st_size:,} bytes of {target.name} without saying how many "
+                             "there are, and no checksum is published: a body cut short cannot be told from a whole "
+                             "one, so it is not trusted on first use")
+    return f"no checksum is published: sha256 {actual}", {key: {"sha256": actual, "url": file["urls"][0]}}
+
+
+def record(data_dir: Path, new: dict) -> str:
+    """Add `new` (trust-on-first-use records) to DIR/checksums.json; says what was recorded."""
+    records = read_records(data_dir) | new
     atomic_write(data_dir / RECORDS, lambda f: f.write((json.dumps(records, indent=2) + "\n").encode()))
-    return (f"no checksum is published: sha256 {actual} recorded in {data_dir / RECORDS}; later downloads are "
-            "compared with it")
+    return f"the sha256 of {', '.join(new)} is recorded in {data_dir / RECORDS}; later downloads are compared with it"
 
 
 def disk_error(path, error: OSError) -> DownloadError:
@@ -246,29 +277,37 @@ def disk_error(path, error: OSError) -> DownloadError:
     return DownloadError(f"cannot write {path}: {full}")
 
 
-def download(file: dict, target: Path, data_dir: Path, args: argparse.Namespace) -> None:
+def download(file: dict, target: Path, data_dir: Path, args: argparse.Namespace) -> dict:
     """`file` verified at `target` (an existing one is checked, not fetched again). A download that fails the
-    check is moved to FILE.bad, where no reader looks."""
+    check is moved to FILE.bad, where no reader looks; one of unknown length is kept as FILE.part. Returns the
+    trust-on-first-use record to add once the reader has opened the file (`verify`)."""
     if target.exists():
         try:
-            print(f"{target} is already there: {verify(target, target, file, data_dir, args)}")
+            checked, new = verify(target, target, file, data_dir, args)
         except DownloadError as e:
             raise DownloadError(f"{e}; {target} was there before this run: delete it to download it afresh") from None
-        return
+        print(f"{target} is already there: {checked}")
+        return new
     part = target.with_name(target.name + ".part")
     if file["size"] is not None:
         need, free = file["size"] - (part.stat().st_size if part.exists() else 0), shutil.disk_usage(target.parent).free
         if free < need:
             raise DownloadError(f"not enough space for {target}: it needs {need:,} more bytes, {free:,} are free")
     try:
-        fetch(file["urls"], part, file["size"], args)
+        declared = fetch(file["urls"], part, file["size"], args)
+    except KeyboardInterrupt:
+        raise Interrupted(f"interrupted; {part} is kept, and the next run resumes it") from None
     except OSError as e:  # network errors are DownloadErrors by now: this is the disk
         raise disk_error(part, e) from None
     except DownloadError as e:
         raise DownloadError(f"{e}; to put it there by hand, save it as {target} ({checksum_text(file, data_dir)}) and run "
                             "again") from None
+    complete = file["size"] is not None or declared == part.stat().st_size
     try:
-        print(f"{target}: {verify(part, target, file, data_dir, args)}")
+        checked, new = verify(part, target, file, data_dir, args, complete)
+    except RetryableError as e:
+        raise DownloadError(f"{e}; {part} is kept: run again to resume it (a server that answers the Range request "
+                            f"says the length), or give the file's size in {args.registry}") from None
     except DownloadError as e:
         bad = target.with_name(target.name + ".bad")
         os.replace(part, bad)
@@ -276,6 +315,8 @@ def download(file: dict, target: Path, data_dir: Path, args: argparse.Namespace)
                   if file["checksum"] and "caveat" in file["checksum"] else "")
         raise DownloadError(f"{e}; the file is kept as {bad}, where no reader looks{accept}") from None
     os.replace(part, target)
+    print(f"{target}: {checked}")
+    return new
 
 
 # --- unpacking -------------------------------------------------------------------------------------------------
@@ -329,6 +370,9 @@ def untar(archive: Path) -> None:
         try:
             tar.extractall(scratch, members=members, filter="data")
             merge(scratch, folder)
+        except tarfile.FilterError as e:  # a path through a link extracted before it, e.g. `l -> .` then `l/../x`
+            raise DownloadError(f"{archive}: refused member {e.tarinfo.name!r}, a path that leads outside through a "
+                                "symbolic link; nothing was unpacked") from None
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
 
@@ -351,14 +395,19 @@ UNPACKERS = {"tar": untar, "gunzip": gunzip, "natural_csv": convert_natural_csv}
 ARCHIVES = ("tar", "gunzip")  # removed after unpacking, unless --keep-archives
 
 
+def marker(path: Path) -> Path:
+    """The file recording that `path` was unpacked."""
+    return path.with_name(f".{path.name}.unpacked")
+
+
 def unpack(path: Path, kind: str, keep: bool) -> None:
     try:
         UNPACKERS[kind](path)
     except UNPACK_ERRORS as e:
-        raise DownloadError(f"{path} is corrupt or not a {kind} file ({type(e).__name__}: {e}); delete it and run "
-                            "again") from None
-    marker = path.with_name(f".{path.name}.unpacked")
-    atomic_write(marker, lambda f: f.write(b"unpacked\n"))
+        reason = str(e).splitlines()[0].rstrip(":")  # tarfile's ReadError lists every compression it tried
+        raise DownloadError(f"{path} is corrupt or not a {kind} file ({type(e).__name__}: {reason}); delete it and "
+                            "run again") from None
+    atomic_write(marker(path), lambda f: f.write(b"unpacked\n"))
     if kind in ARCHIVES and not keep:
         path.unlink()
         print(f"unpacked and removed {path}")
@@ -394,25 +443,45 @@ OPENERS = {"3dident": open_3dident, "kittimasks": open_kitti, "natural": open_na
            "shapes3d": open_grid, "mpi3d": open_grid, "cars3d": open_grid, "smallnorb": open_grid}
 
 
+def redo_hint(entry: dict, folder: Path) -> str:
+    """What to delete to get `entry` afresh: the marker of each file unpacked, else the file itself."""
+    paths = [marker(path) if marker(path).exists() else path for path in (folder / f["name"] for f in entry["files"])]
+    return f"to download or unpack it again, delete {' '.join(map(str, paths))}"
+
+
+def open_data(name: str, entry: dict, folder: Path, new: dict, args: argparse.Namespace) -> None:
+    """Open `name`'s data with the project's reader, then record `new` (trust-on-first-use records): a file
+    the reader cannot open is not trusted. With --no-open nothing is recorded."""
+    path = os.path.join(args.data_dir, entry["data"])
+    if args.no_open:
+        if new:
+            print(f"not recorded: the sha256 of {', '.join(new)} (trust on first use records a file once its reader "
+                  "has opened it; run again without --no-open)")
+        return
+    try:
+        print(f"opened {path}: {OPENERS[entry['reader']](path, entry)}")
+    except ValueError as e:  # the readers' format errors
+        unrecorded = f"; the sha256 of {', '.join(new)} is not recorded" if new else ""
+        raise DownloadError(f"{name} is downloaded, but its reader cannot open it ({e}){unrecorded}; "
+                            f"{redo_hint(entry, folder)}") from None
+    if new:
+        print(record(Path(args.data_dir), new))
+
+
 def get(name: str, entry: dict, data_dir: Path, args: argparse.Namespace) -> None:
     """Download, verify, unpack and open one registry name; prints the command that uses it."""
     folder = data_dir / entry["folder"]
     folder.mkdir(parents=True, exist_ok=True)
+    new = {}
     for file in entry["files"]:
         target = folder / file["name"]
-        if file["unpack"] and target.with_name(f".{target.name}.unpacked").exists():
+        if file["unpack"] and marker(target).exists():
             print(f"{target} was unpacked before")
             continue
-        download(file, target, data_dir, args)
+        new |= download(file, target, data_dir, args)
         if file["unpack"]:
             unpack(target, file["unpack"], args.keep_archives)
-    path = os.path.join(args.data_dir, entry["data"])
-    if not args.no_open:
-        try:
-            print(f"opened {path}: {OPENERS[entry['reader']](path, entry)}")
-        except ValueError as e:  # the readers' format errors
-            raise DownloadError(f"{name} is downloaded and verified, but its reader cannot open it ({e}); to unpack "
-                                f"it again, delete {folder}/.*.unpacked") from None
+    open_data(name, entry, folder, new, args)
     print(f"{name} is ready: {uses(entry, args.data_dir)}")
 
 
@@ -432,6 +501,9 @@ def main(argv: list[str] | None = None) -> None:
             raise DownloadError("--retries and --retry-wait must be >= 0, --timeout > 0")
         for name in args.names:
             get(name, registry[name], Path(args.data_dir), args)
+    except (Interrupted, KeyboardInterrupt) as e:
+        print(f"error: {str(e) or 'interrupted'}", file=sys.stderr)
+        raise SystemExit(130) from None
     except DownloadError as e:
         die(str(e))
     except OSError as e:  # the disk, not the network (network errors are DownloadErrors by now)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
 import runpy
 import sys
 import traceback
@@ -19,6 +18,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from io_utils import atomic_write  # noqa: E402  (torch-free)
+
 RESUMABLE = {"main_3dident.py": ("output_dir", "--resume"), "main_mlp.py": ("save_dir", "--resume-training")}
 
 
@@ -28,13 +32,8 @@ def one_line_error(error: SystemExit) -> RuntimeError:
 
 
 def write_outcome(path: str | Path, outcome: dict) -> None:
-    """`outcome` as JSON in `path`, atomically (a reader never sees half of it): a temporary file, then a rename.
-    Not training_utils.atomic_write: that module imports torch, seconds for a job that trains nothing."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(outcome))
-    os.replace(tmp, path)
+    """`outcome` as JSON in `path`, atomically (a reader never sees half of it)."""
+    atomic_write(path, lambda f: f.write(json.dumps(outcome).encode()))
 
 
 def recorded(path: str | Path, call: Callable[[], dict | None]) -> dict | None:
@@ -121,8 +120,6 @@ class TrainJob(Requeueable):
     def resume_argv(self) -> list[str]:
         """argv, with the resume flag once the run folder holds a checkpoint."""
         dest, flag = RESUMABLE[self.script]
-        if str(REPO) not in sys.path:
-            sys.path.insert(0, str(REPO))
         folder = getattr(importlib.import_module(Path(self.script).stem).get_args_parser().parse_args(self.argv), dest)
         resume = folder and (Path(folder) / "checkpoint.pt").is_file() and flag not in self.argv
         return [*self.argv, flag] if resume else self.argv

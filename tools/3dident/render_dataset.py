@@ -23,8 +23,8 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from datasets.threedident_dataset import image_name  # noqa: E402
+from io_utils import atomic_write  # noqa: E402
 from renderer import render  # noqa: E402
-from training_utils import atomic_write  # noqa: E402
 
 STAMP = ".images_latents.sha1"  # beside images/: the digest of the latents.npy the images were rendered from
 

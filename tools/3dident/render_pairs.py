@@ -43,8 +43,8 @@ from datasets.threedident_latents import (CONDITIONALS, N_BOX_COLUMNS, POSITION,
                                           SPOTLIGHT_ANGLE, build_latent_space, select_columns)
 from generate_latents import raw_to_scene  # noqa: E402
 from image_stats import channel_stats  # noqa: E402
+from io_utils import atomic_write  # noqa: E402
 from render_dataset import add_render_flags, render_folder  # noqa: E402
-from training_utils import atomic_write  # noqa: E402
 
 
 # --share: the latents (columns) a positive shares with its anchor; the others are drawn afresh from the marginal
