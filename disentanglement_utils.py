@@ -22,7 +22,10 @@ KERNEL_LANDMARKS = 500  # Nyström landmarks of kernel_ridge_r2
 KERNEL_WIDTHS = 2.0 ** np.arange(-2, 3)  # γ tried by kernel_ridge_r2, × the median heuristic
 RIDGE_ALPHAS = (1e-3, 1e-1, 1e1)  # kernel ridge penalties tried (on standardised targets)
 MLP_HIDDEN = (64, 64)  # mlp_r2's hidden layers
-LASSO_THRESHOLD = 4.0  # DCI's lasso penalty in standard errors of a correlation: α = 4/√n
+LASSO_STANDARD_ERRORS = 2.0  # DCI's lasso penalty in standard errors of a weight (`_lasso_importance`)
+LASSO_NOISE_FLOOR = 0.01  # the least residual standard deviation (of a standardised latent) the penalty assumes
+LASSO_GATE_P = 1e-3  # a latent whose least-squares fit has a larger F-test p-value gets no importance
+DISCRETE_MAX_SHARE = 0.5  # a latent with at most this share of distinct values among its samples is discrete
 
 
 def _as_numpy_pair(z, hz) -> tuple[np.ndarray, np.ndarray]:
@@ -218,37 +221,100 @@ def spearman_mcc(z, hz) -> float:
     return permutation_disentanglement(z, hz, mode="spearman")[0][0]
 
 
+def _lasso_importance(h: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(|weights| (d, k), held-out R² (k,)) of DCI's lasso on standardised halves h = (h_train, h_test),
+    z = (z_train, z_test): one lasso per latent j with α_j = LASSO_STANDARD_ERRORS · σ̂_j / √n.
+
+    Why this penalty: sklearn's lasso on standardised codes zeroes a weight whose least-squares value is within
+    α of 0, and a weight's standard error is σ̂_j / √n (σ̂_j the latent's residual standard deviation, floored at
+    LASSO_NOISE_FLOOR so an exact fit still picks one of two duplicated codes). Two standard errors cut most
+    estimation noise, whose spread otherwise lowers D and C (h = z + noise/2 keeps D 0.99, where least squares
+    gives 0.68), yet keep weights as small as 0.1 at n = 1 000 whenever the fit is noisy (disentanglement_lib's
+    `test_bad_metric`: 10 shuffled codes each weighing 0.1 score D 0.13; a fixed 4/√n cut them to D 0.70;
+    at 500 training samples such weights are within two standard errors and D is 0.38).
+    A latent the codes do not predict at all (F-test of the least-squares fit, p ≥ LASSO_GATE_P) gets no
+    weight, so noise scores D = C = 0 rather than the structure of a few spurious weights.
+    The informativeness is a least-squares refit on the codes the lasso kept (relaxed lasso), so the
+    shrinkage does not lower it.
+    """
+    import scipy.stats
+    from sklearn.linear_model import Lasso
+
+    (h_train, h_test), (z_train, z_test) = h, z
+    n, d = h_train.shape
+    dof = n - d - 1
+    if dof < 1:
+        raise ValueError(f"DCI's lasso needs more training samples ({n}) than codes + 1 ({d + 1})")
+    residual = np.square(z_train - fit_linear(h_train, z_train).predict(h_train)).sum(0)
+    explained = np.square(z_train - z_train.mean(0)).sum(0) - residual
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p_value = scipy.stats.f.sf((explained / d) / (residual / dof), d, dof)
+    alphas = LASSO_STANDARD_ERRORS * np.maximum(np.sqrt(residual / dof), LASSO_NOISE_FLOOR) / np.sqrt(n)
+    weights = np.array([Lasso(alpha=alpha).fit(h_train, target).coef_ if p < LASSO_GATE_P else np.zeros(d)
+                        for target, alpha, p in zip(z_train.T, alphas, p_value)])
+    informativeness = [r2_score(target[:, None], fit_linear(h_train[:, kept], z_train[:, [j]]).predict(
+        h_test[:, kept]) if kept.any() else np.zeros((len(target), 1))) for j, (target, kept)
+        in enumerate(zip(z_test.T, weights != 0))]
+    return np.abs(weights).T, np.array(informativeness)
+
+
+def _gbt_regressor_importance(h, z, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(feature importances (d, k), held-out R² (k,)) of a GradientBoostingRegressor per latent (sklearn's
+    defaults) on standardised halves h = (h_train, h_test), z = (z_train, z_test)."""
+    from sklearn.ensemble import GradientBoostingRegressor
+
+    (h_train, h_test), (z_train, z_test) = h, z
+    models = [GradientBoostingRegressor(random_state=seed).fit(h_train, target) for target in z_train.T]
+    informativeness = [r2_score(target[:, None], m.predict(h_test)) for m, target in zip(models, z_test.T)]
+    return np.stack([m.feature_importances_ for m in models], 1), np.array(informativeness)
+
+
+def _gbt_classifier_importance(h, z, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """disentanglement_lib's `compute_importance_gbt` (dci.py): (feature importances (d, k), held-out accuracy
+    (k,)) of a GradientBoostingClassifier per latent (sklearn's defaults), the latents' values as classes, on
+    raw halves h = (h_train, h_test), z = (z_train, z_test)."""
+    from sklearn.ensemble import GradientBoostingClassifier
+
+    (h_train, h_test), (z_train, z_test) = h, z
+    continuous = [j for j, column in enumerate(z_train.T) if not is_discrete(column)]
+    if continuous:
+        raise ValueError(f"gbt_classifier needs discrete latents; latents {continuous} have more than half as "
+                         "many distinct values as samples (use lasso or gbt)")
+    models = [GradientBoostingClassifier(random_state=seed).fit(h_train, target) for target in z_train.T]
+    accuracy = [np.mean(m.predict(h_test) == target) for m, target in zip(models, z_test.T)]
+    return np.stack([m.feature_importances_ for m in models], 1), np.array(accuracy)
+
+
+DCI_METHODS = {  # importance_matrix's method → (what its informativeness is, the fit)
+    "lasso": ("r2", lambda h, z, seed: _lasso_importance(h, z)),
+    "gbt": ("r2", _gbt_regressor_importance),
+    "gbt_classifier": ("accuracy", _gbt_classifier_importance),
+}
+
+
 def importance_matrix(z, hz, method: str = "lasso", seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """DCI's importance matrix R (d, k), R[i, j] ≥ 0 = how much code i is used to predict latent j, and each
-    latent's informativeness (k,): the R² of its prediction on the held-out second half (Eastwood & Williams
-    2018, §2: they report the error NRMSE = √(1 − R²)). Both sides are standardised on the first half.
+    latent's informativeness (k,) on the held-out second half (Eastwood & Williams 2018, §2). Fitted on the
+    first half. DCI_METHODS[method][0] names the informativeness:
 
-    method "lasso" (default): |weights| of a lasso fit, one of the paper's two regressors: fast (milliseconds on
-    10 000 samples) and, on standardised codes, scale-free; it sees linear use only. Its penalty α = 4/√n is
-    four standard errors of a sample correlation, so chance correlations get no weight (noise then scores
-    D = C = 0 rather than the structure of its spurious weights), but neither does a real one below α (0.057
-    on a training half of 5 000, 0.13 on 1 000); informativeness comes from a least-squares
-    refit on the codes the lasso kept (relaxed lasso), so the penalty's shrinkage does not lower it.
-    "gbt": feature importances of gradient-boosted trees per latent (sklearn's defaults, as disentanglement_lib's
-    classifier), which also see nonlinear use, but cost seconds per latent. z: (n, k), hz: (n, d).
+    - "lasso" (default; "r2"): |weights| of a lasso per latent on standardised codes and latents, one of the
+      paper's two regressors (they report the error NRMSE = √(1 − R²)); milliseconds on 10 000 samples, sees
+      linear use only; the penalty is `_lasso_importance`'s.
+    - "gbt" ("r2"): feature importances of a GradientBoostingRegressor per standardised latent; it also sees
+      nonlinear use, for continuous latents; seconds per latent.
+    - "gbt_classifier" ("accuracy"): disentanglement_lib's DCI (dci.py): a GradientBoostingClassifier per
+      latent, its values the classes, for discrete factors only; accuracy on the second half. Seconds per
+      latent and class.
+
+    z: (n, k), hz: (n, d).
     """
+    if method not in DCI_METHODS:
+        raise ValueError(f"method must be one of {', '.join(DCI_METHODS)}, got {method!r}")
     z, hz = _as_numpy_pair(z, hz)
     z_train, z_test, h_train, h_test = _halves(z, hz)
-    (h_train, h_test), (z_train, z_test) = _standardised(h_train, h_test), _standardised(z_train, z_test)
-    if method == "lasso":
-        from sklearn.linear_model import Lasso
-        weights = Lasso(alpha=LASSO_THRESHOLD / np.sqrt(len(h_train))).fit(h_train, z_train).coef_
-        weights = weights.reshape(z.shape[1], hz.shape[1])
-        informativeness = [r2_score(target[:, None], fit_linear(h_train[:, kept], z_train[:, [j]]).predict(
-            h_test[:, kept]) if kept.any() else np.zeros((len(target), 1))) for j, (target, kept)
-            in enumerate(zip(z_test.T, weights != 0))]
-        return np.abs(weights).T, np.array(informativeness)
-    if method == "gbt":
-        from sklearn.ensemble import GradientBoostingRegressor
-        models = [GradientBoostingRegressor(random_state=seed).fit(h_train, target) for target in z_train.T]
-        informativeness = [r2_score(target[:, None], m.predict(h_test)) for m, target in zip(models, z_test.T)]
-        return np.stack([m.feature_importances_ for m in models], 1), np.array(informativeness)
-    raise ValueError(f"method must be lasso or gbt, got {method!r}")
+    if method != "gbt_classifier":
+        (h_train, h_test), (z_train, z_test) = _standardised(h_train, h_test), _standardised(z_train, z_test)
+    return DCI_METHODS[method][1]((h_train, h_test), (z_train, z_test), seed)
 
 
 def _weighted_specificity(R: np.ndarray) -> float:
@@ -274,21 +340,34 @@ def dci_from_importance(R) -> tuple[float, float]:
 
 def dci(z, hz, method: str = "lasso") -> tuple[float, float, float]:
     """DCI (Eastwood & Williams 2018): (disentanglement, completeness, mean informativeness) of
-    `importance_matrix`. z: (n, k), hz: (n, d)."""
+    `importance_matrix`; the informativeness is a held-out R² (lasso, gbt) or accuracy (gbt_classifier:
+    disentanglement_lib's informativeness_test). z: (n, k), hz: (n, d)."""
     R, informativeness = importance_matrix(z, hz, method)
     return (*dci_from_importance(R), float(np.mean(informativeness)))
 
 
 def discretise(x: np.ndarray, bins: int = BINS) -> np.ndarray:
-    """Each column of x (n, m) as integers 0 … bins − 1: a column with at most `bins` distinct values keeps
-    them (a discrete factor stays itself); any other is cut into `bins` equal-width bins over its range,
-    disentanglement_lib's histogram discretiser (Locatello et al. 2019)."""
+    """Each column of x (n, m) cut into `bins` equal-width bins over its range, as integers 0 … bins − 1:
+    disentanglement_lib's `_histogram_discretize` (its labels are 1 … bins), which MIG and modularity apply to
+    every code, whatever its number of distinct values."""
     out = np.empty(x.shape, dtype=np.int64)
     for j, column in enumerate(np.asarray(x, dtype=np.float64).T):
-        values, index = np.unique(column, return_inverse=True)
-        edges = np.histogram_bin_edges(column, bins)
-        out[:, j] = index if len(values) <= bins else np.digitize(column, edges[1:-1])
+        out[:, j] = np.digitize(column, np.histogram_bin_edges(column, bins)[1:-1])
     return out
+
+
+def is_discrete(column: np.ndarray) -> bool:
+    """Whether a latent is a discrete factor: at most DISCRETE_MAX_SHARE of its samples have distinct values
+    (every value seen twice on average; a continuous latent's n samples have n values)."""
+    return len(np.unique(column)) <= DISCRETE_MAX_SHARE * len(column)
+
+
+def factor_labels(z: np.ndarray, bins: int = BINS) -> np.ndarray:
+    """Each latent of z (n, k) as integers: a discrete factor (`is_discrete`) keeps its values, as
+    disentanglement_lib keeps its ground-truth factors (it never discretises them); a continuous latent, which it
+    does not define, is cut as a code (`discretise`)."""
+    return np.column_stack([np.unique(column, return_inverse=True)[1].reshape(-1) if is_discrete(column)
+                            else discretise(column[:, None], bins)[:, 0] for column in np.asarray(z, float).T])
 
 
 def mutual_information(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -306,9 +385,10 @@ def mutual_information(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _discrete_information(z, hz, bins: int) -> tuple[np.ndarray, np.ndarray]:
-    """(I(code_i; latent_j) (d, k), H(latent_j) (k,)) of the discretised codes and latents."""
+    """(I(code_i; latent_j) (d, k), H(latent_j) (k,)) of the binned codes (`discretise`) and the latents'
+    labels (`factor_labels`), as disentanglement_lib's `discrete_mutual_info` and `discrete_entropy`."""
     z, hz = _as_numpy_pair(z, hz)
-    zd = discretise(z, bins)
+    zd = factor_labels(z, bins)
     entropy = np.array([mutual_information(column[:, None], column[:, None])[0, 0] for column in zd.T])
     if not np.all(entropy > 0):
         raise ValueError(f"latents {np.flatnonzero(entropy == 0).tolist()} are constant")
@@ -317,8 +397,9 @@ def _discrete_information(z, hz, bins: int) -> tuple[np.ndarray, np.ndarray]:
 
 def mig(z, hz, bins: int = BINS) -> float:
     """Mutual information gap (Chen et al. 2018, Eq. 6): the mean over latents j of (I(z_j; h_a) − I(z_j; h_b))
-    / H(z_j), h_a and h_b the two codes most informative about z_j; on all samples, latents and codes
-    discretised (`discretise`, disentanglement_lib's estimator). z: (n, k), hz: (n, d ≥ 2)."""
+    / H(z_j), h_a and h_b the two codes most informative about z_j; on all samples, with disentanglement_lib's
+    estimator (mig.py: codes binned, discrete factors as they are; `_discrete_information`).
+    z: (n, k), hz: (n, d ≥ 2)."""
     information, entropy = _discrete_information(z, hz, bins)
     if information.shape[0] < 2:
         raise ValueError("MIG needs a representation of at least 2 dimensions")
@@ -353,7 +434,8 @@ def modularity_from_information(information) -> float:
 
 
 def modularity(z, hz, bins: int = BINS) -> float:
-    """`modularity_from_information` of the discretised codes and latents, on all samples (as MIG).
+    """`modularity_from_information` of the mutual information of MIG (`_discrete_information`), on all samples
+    (disentanglement_lib's modularity_score; its explicitness is not offered).
     z: (n, k ≥ 2), hz: (n, d)."""
     return modularity_from_information(_discrete_information(z, hz, bins)[0])
 

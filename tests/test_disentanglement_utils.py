@@ -139,7 +139,7 @@ def test_identity_and_signed_permutations_score_one(case_scores):
 
 def test_rotation_fools_linear_r2_not_mcc_or_dci(case_scores):
     s = case_scores["rotation"]
-    assert s["r2"] == pytest.approx(1.0) and s["dci_informativeness"] > 0.95  # weights below 4/√n are cut
+    assert s["r2"] == pytest.approx(1.0) and s["dci_informativeness"] > 0.95
     assert s["mcc"] < 0.9 and s["dci_disentanglement"] < 0.6 and s["mig"] < 0.5 and s["sap"] < 0.6
 
 
@@ -147,7 +147,7 @@ def test_monotone_map_passes_spearman_and_nonlinear_r2_only(case_scores):
     s = case_scores["monotone"]
     assert s["mcc_spearman"] == pytest.approx(1.0) and s["mcc"] < 0.95
     assert s["kernel_r2"] > 0.98 and s["mlp_r2"] > 0.98 and s["r2"] < 0.9
-    assert s["dci_disentanglement"] == pytest.approx(1.0)  # the lasso still uses one code per latent
+    assert s["dci_disentanglement"] > 0.97  # the lasso uses one code per latent, bar a little estimation noise
 
 
 def test_dropping_a_latent_loses_exactly_its_informativeness():
@@ -163,7 +163,7 @@ def test_noise_scores_near_chance(case_scores):
     for key in ("r2", "kernel_r2", "mlp_r2", "dci_informativeness"):
         assert -0.1 < s[key] < 0.03, key
     assert s["mcc"] < 0.1 and s["mcc_spearman"] < 0.1  # max of 3 matched |corr| ~ 2.5/√n
-    assert s["dci_disentanglement"] == s["dci_completeness"] == 0.0  # no weight survives the lasso
+    assert s["dci_disentanglement"] == s["dci_completeness"] == 0.0  # no latent passes the lasso's F-test
     assert s["mig"] < 0.02 and s["sap"] < 0.01
     assert s["modularity"] < 0.5  # not 0: equal plug-in MI biases still leave one code's largest
 
@@ -189,32 +189,116 @@ def test_dci_and_modularity_match_disentanglement_lib(name):
 
 @pytest.fixture(scope="module")
 def identity_observations() -> tuple[np.ndarray, np.ndarray]:
-    """disentanglement_lib's IdentityObservationsData (10 factors of 10 values, observation = factors): 3000
-    samples, and 20 000 for the tests of per-sample shuffled factors (their weak, equal dependences)."""
-    rng = np.random.default_rng(0)
-    return rng.integers(10, size=(3000, 10)).astype(float), rng.integers(10, size=(20000, 10)).astype(float)
+    """disentanglement_lib's tests' samples: IdentityObservationsData (10 factors, values 1 … 10 from
+    RandomState(0).random_integers, observation = factors; every test's first `num_train` rows come first in
+    the stream) and its shuffled representation (each row permuted in turn by a second RandomState(0))."""
+    y = np.random.RandomState(0).randint(1, 11, size=(20000, 10)).astype(float)
+    permute = np.random.RandomState(0).permutation
+    return y, np.array([permute(row) for row in y])
 
 
 def test_mig_sap_modularity_match_disentanglement_lib_bounds(identity_observations):
-    """Its tests' bounds for the identity, a duplicated code [x, x], a zero code and shuffled factors."""
-    y, y_many = identity_observations
-    duplicated, zero, rng = np.hstack([y, y]), np.zeros_like(y), np.random.default_rng(1)
+    """mig_test, sap_score_test and modularity_explicitness_test: 3000 samples (20 000 shuffled), their bounds
+    for the identity, a duplicated code [x, x], a zero code and shuffled factors."""
+    y, shuffled = identity_observations
+    y = y[:3000]
+    duplicated, zero = np.hstack([y, y]), np.zeros_like(y)
     assert 0.9 <= du.mig(y, y) <= 1.0 and 0.0 <= du.mig(y, duplicated) <= 0.1 and 0.0 <= du.mig(y, zero) <= 0.2
     assert 0.9 <= du.sap(y, y) <= 1.0 and 0.0 <= du.sap(y, duplicated) <= 0.2 and 0.0 <= du.sap(y, zero) <= 0.2
     assert 0.9 <= du.modularity(y, y) <= 1.0 and 0.9 <= du.modularity(y, duplicated) <= 1.0
-    assert 0.0 <= du.modularity(y_many, rng.permuted(y_many, axis=1)) <= 0.2
+    assert 0.0 <= du.modularity(identity_observations[0], shuffled) <= 0.2
 
 
-def test_dci_matches_disentanglement_lib_bounds(identity_observations):
-    y, y_many = identity_observations
-    duplicated, rng = np.hstack([y, y]), np.random.default_rng(2)
-    d, c, _ = du.dci(y[:2000], y[:2000])
-    assert 0.9 <= d <= 1.0 and 0.9 <= c <= 1.0
-    d, c, _ = du.dci(y[:1000], duplicated[:1000], method="gbt")  # trees split importance between duplicates
-    assert 0.9 <= d <= 1.0 and abs(c - (1 - np.log(2) / np.log(10))) <= 0.1
-    assert du.dci(y[:2000], duplicated[:2000])[1] == pytest.approx(1.0)  # the lasso keeps one of them
-    d, c, _ = du.dci(y_many[:10000], rng.permuted(y_many[:10000], axis=1))  # every weight ≈ 0.1: needs α < 0.1
+def test_dci_lasso_meets_disentanglement_lib_bounds_at_its_sizes(identity_observations):
+    """dci_test at its 1000 + 1000 samples (our halves of 2000): identity and duplicated codes D, C ≥ 0.9;
+    shuffled codes, every weight 0.1, D, C ≤ 0.2 (a fixed penalty of 4/√n cut them to D 0.70, C 0.71)."""
+    y, shuffled = (a[:2000] for a in identity_observations)
+    for codes in (y, np.hstack([y, y])):
+        d, c, i = du.dci(y, codes)
+        assert 0.9 <= d <= 1.0 and 0.9 <= c <= 1.0 and i == pytest.approx(1.0)  # the lasso keeps one duplicate
+    d, c, _ = du.dci(y, shuffled)
     assert 0.0 <= d <= 0.2 and 0.0 <= c <= 0.2
+
+
+def _population_importance(mixing: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """The least-squares weights (d, k) of standardised z on standardised h = z·mixingᵀ, in the population."""
+    h_std = np.sqrt(np.diag(mixing @ np.diag(z.var(0)) @ mixing.T))
+    return np.abs(np.linalg.inv(mixing) * h_std[None, :] / z.std(0)[:, None]).T
+
+
+def test_dci_lasso_is_near_the_population_value_and_sees_noisy_codes():
+    """Mild mixing h_i = z_i + 0.3 z_(i+1) (every code used for every latent with weights 1, 0.3, 0.09, …):
+    D near the population importance's on 2000 samples (4/√n cut the small weights: 0.86 against 0.67); and a
+    noisy identity h = z + noise/2 keeps D ≥ 0.95 (estimation noise spread over the codes is cut)."""
+    rng = np.random.default_rng(3)
+    z = rng.uniform(-1, 1, size=(2000, 10))
+    mixing = np.eye(10) + 0.3 * np.eye(10, k=1)
+    expected = du.dci_from_importance(_population_importance(mixing, z))
+    assert du.dci(z, z @ mixing.T)[:2] == pytest.approx(expected, abs=0.02)
+    d, c, _ = du.dci(z, z + 0.5 * rng.normal(size=z.shape))
+    assert d > 0.95 and c > 0.95
+
+
+def test_gbt_classifier_is_disentanglement_libs_dci():
+    """dci.py's compute_importance_gbt: a GradientBoostingClassifier per factor, importances its
+    feature_importances_, informativeness its accuracy on the held-out half; for discrete factors only.
+    (disentanglement_lib's shuffled test at its 1000 + 1000 samples gives D 0.0021, C 0.0023, accuracy 0.204
+    both there and here; 11 s, so the check here is small.)"""
+    from sklearn.ensemble import GradientBoostingClassifier
+
+    z = np.random.RandomState(0).randint(1, 5, size=(400, 2)).astype(float)
+    h = np.column_stack([z[:, 1] + 0.4 * np.random.RandomState(1).uniform(size=400), z[:, 0]])
+    R, accuracy = du.importance_matrix(z, h, method="gbt_classifier")
+    for j in range(2):
+        model = GradientBoostingClassifier(random_state=0).fit(h[:200], z[:200, j])
+        np.testing.assert_allclose(R[:, j], model.feature_importances_)
+        assert accuracy[j] == np.mean(model.predict(h[200:]) == z[200:, j])
+    assert du.DCI_METHODS["gbt_classifier"][0] == "accuracy" and du.DCI_METHODS["gbt"][0] == "r2"
+    assert (*du.dci_from_importance(R), *accuracy) == pytest.approx((1.0, 1.0, 1.0, 1.0), abs=0.02)
+    with pytest.raises(ValueError, match="discrete latents"):
+        du.importance_matrix(h, z, method="gbt_classifier")
+
+
+def _dl_information(z: np.ndarray, hz: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(mutual information (d, k), factor entropies (k,)) as mig.py and modularity_explicitness.py compute them,
+    written from their definition: codes histogrammed into 20 bins (np.digitize on the left edges), factors
+    as they are, sklearn's mutual_info_score."""
+    from sklearn.metrics import mutual_info_score
+    codes = [np.digitize(c, np.histogram(c, 20)[1][:-1]) for c in hz.T]
+    return (np.array([[mutual_info_score(f, c) for f in z.T] for c in codes]),
+            np.array([mutual_info_score(f, f) for f in z.T]))
+
+
+def _dl_mig(z: np.ndarray, hz: np.ndarray) -> float:
+    information, entropy = _dl_information(z, hz)
+    top = np.sort(information, axis=0)
+    return float(np.mean((top[-1] - top[-2]) / entropy))
+
+
+def test_mig_and_modularity_follow_disentanglement_libs_discretisation():
+    """A factor of 32 values is kept as it is (the code is binned: MIG 0.8326, where binning both gave
+    0.9867); a code of 10 uneven values is binned (exp(z): its low values share bins); a continuous latent,
+    which disentanglement_lib does not define, is binned as a code."""
+    rng = np.random.default_rng(0)
+    z = rng.integers(32, size=(5000, 5)).astype(float)
+    uneven = rng.integers(10, size=(5000, 3)).astype(float)
+    u = rng.uniform(size=(1000, 3))
+    assert du.mig(z, z) == pytest.approx(0.8326, abs=1e-4)
+    for factors, codes in ((z, z), (uneven, np.exp(uneven))):
+        assert du.mig(factors, codes) == pytest.approx(_dl_mig(factors, codes), abs=1e-12)
+        assert du.modularity(factors, codes) == pytest.approx(
+            du.modularity_from_information(_dl_information(factors, codes)[0]), abs=1e-12)
+    assert du.mig(u, u) == pytest.approx(_dl_mig(du.discretise(u), u), abs=1e-12)
+
+
+def test_discretisation_and_information_match_disentanglement_lib_utils():
+    """utils_test's histogram discretiser (its labels are ours + 1), discrete entropy and mutual information."""
+    target = np.array([[0.1, 0.2, 0.3, 0.4, 0.5, 0.6], [0.6, .5, .4, .3, .2, .1]]).T
+    np.testing.assert_array_equal(du.discretise(target, 3) + 1, [[1, 3], [1, 3], [2, 2], [2, 2], [3, 1], [3, 1]])
+    labels = du.factor_labels(np.array([[1, 1, 2, 2, 3, 3], [3, 3, 2, 2, 1, 1]]).T)
+    np.testing.assert_allclose(np.diag(du.mutual_information(labels, labels)), [np.log(3)] * 2)
+    xs, ys = (du.factor_labels(np.array(a).T) for a in ([[1, 2, 1, 2], [1, 1, 2, 2]], [[1, 2, 1, 2], [2, 2, 1, 1]]))
+    np.testing.assert_allclose(du.mutual_information(xs, ys), [[np.log(2), 0.0], [0.0, np.log(2)]], atol=1e-15)
 
 
 def test_mutual_information_and_discretisation_against_sklearn_and_numpy():
@@ -222,7 +306,9 @@ def test_mutual_information_and_discretisation_against_sklearn_and_numpy():
     rng = np.random.default_rng(2)
     x = np.column_stack([rng.normal(size=500), rng.integers(4, size=500) * 2.5])
     codes = du.discretise(x)
-    assert sorted(set(codes[:, 1])) == [0, 1, 2, 3]  # few distinct values are kept
+    assert sorted(set(codes[:, 1])) == [0, 6, 13, 19]  # a code's few values are binned too
+    assert sorted(set(du.factor_labels(x)[:, 1])) == [0, 1, 2, 3]  # a discrete factor's are kept
+    np.testing.assert_array_equal(du.factor_labels(x)[:, 0], codes[:, 0])  # a continuous one is binned
     np.testing.assert_array_equal(np.bincount(codes[:, 0], minlength=20), np.histogram(x[:, 0], 20)[0])
     mi = du.mutual_information(codes, codes)
     expected = [[mutual_info_score(a, b) for b in codes.T] for a in codes.T]
@@ -237,5 +323,7 @@ def test_metric_scores_keys_and_errors():
         du.mig(z, z[:, :1])
     with pytest.raises(ValueError, match="constant"):
         du.mig(np.column_stack([z[:, 0], np.ones(200)]), z)
-    with pytest.raises(ValueError, match="lasso or gbt"):
+    with pytest.raises(ValueError, match="method must be one of lasso, gbt, gbt_classifier"):
         du.importance_matrix(z, z, method="forest")
+    with pytest.raises(ValueError, match="more training samples"):
+        du.dci(z[:8], np.tile(z[:8], 2))
