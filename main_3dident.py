@@ -366,6 +366,7 @@ class ThreeDIdentTask(Task):
     def __init__(self, args: argparse.Namespace, f: nn.Module, step_loss: Callable, stream: Stream,
                  evaluate: Callable):
         self.args, self.model, self.step_loss, self.stream, self.scores = args, unwrap(f), step_loss, stream, evaluate
+        self.metrics = args.metrics
 
     def next_batch(self):
         return next(self.stream)
@@ -378,7 +379,7 @@ class ThreeDIdentTask(Task):
         return s and {**s, **{key: rounded(s[key]) for key in ("mse", "lin_mse", "r2_latents")}}
 
     def final_scores(self) -> dict:
-        return self.evaluate(self.args.metrics) or {}
+        return self.evaluate(self.metrics) or {}
 
     def state_dict(self) -> dict:
         return {"batches": self.stream.position}
