@@ -65,6 +65,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch-size", type=int, default=None,
                         help="Images per batch, 2 × pairs, of the InfoNCE rows (default: the recipe's 128; "
                         "the SlowVAE row keeps 64).")
+    parser.add_argument("--cuda", action="store_true", help="Train each cell on the GPU when one is present "
+                        "(main_kitti --cuda; not a recipe flag: runs.csv's flags leave it out).")
     parser.add_argument("--table-only", action="store_true", help="Rewrite the table from runs.csv; run nothing.")
     parser.add_argument("--metrics", nargs="+", default=[], choices=list(METRICS), metavar="NAME",
                         help="Scores besides the MCC, one table each (none; the SlowVAE paper's: dci mig sap "
@@ -95,7 +97,7 @@ def run_cell(model: str, delta_t: int, seed: int, args: argparse.Namespace) -> d
     folder = Path(args.runs_dir) / "outputs" / f"{model}_dt{delta_t}" / str(seed)
     resume = (folder / "checkpoint.pt").is_file()
     with summed_wall(folder, resume) as wall:  # a requeued or interrupted cell: every attempt's time
-        result, = main_kitti.main([*flags, *(["--resume"] if resume else [])])
+        result, = main_kitti.main([*flags, *(["--cuda"] if args.cuda else []), *(["--resume"] if resume else [])])
         wall_s = wall()
     return {"model": model, "max_delta_t": delta_t, "seed": seed, "mcc": f"{result['mcc']:.4f}",
             "r2": f"{result['r2']:.4f}", "wall_s": f"{wall_s:.1f}", "flags": " ".join(flags),
