@@ -29,6 +29,14 @@ def local_world_size() -> int:
     return int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
 
 
+def usable_cpus() -> int:
+    """CPUs this process may run on: a SLURM job's allocation (or a taskset), not the node's count."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS has no CPU affinity
+        return os.cpu_count() or 1
+
+
 def backend_error(backend: str, use_cuda: bool) -> str | None:
     """Why the process-group `backend` (auto | nccl | gloo) cannot run here; None when it can."""
     if backend == "nccl" and (not use_cuda or torch.cuda.device_count() < local_world_size()):

@@ -113,7 +113,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     add("--sphere-constraint", default=None, choices=CONSTRAINTS,
         help="Put the non-periodic outputs on a sphere (fix | learnable radius).")
     add("--workers", type=int, default=0,
-        help="Data workers per rank (0 = #cpus / ranks per machine); benchmarks/bench_3dident_loader.py sizes it. "
+        help="Data workers per rank (0 = the CPUs this process may use / ranks per machine); "
+             "benchmarks/bench_3dident_loader.py sizes it. "
              "Runs without images (--dummy-mixing, --identity-*) read their pairs in the main process.")
     add("--mode", default="supervised", choices=("supervised", "unsupervised", "test"), help="What to run.")
     add("--supervised-loss", default="mse", choices=("mse", "r2"), help="Loss of the supervised mode (mse).")
@@ -272,6 +273,15 @@ def uses_images(args: argparse.Namespace) -> bool:
     return not (args.dummy_mixing or args.identity_mixing_and_solution or args.identity_solution)
 
 
+def data_workers(args: argparse.Namespace) -> int:
+    """Data workers per rank: --workers, or (0) the CPUs this process may run on (`usable_cpus`: a job's
+    allocation, not the node's count) shared by the ranks of the machine. None without images: workers decode
+    images, and a spawned one costs seconds of start-up for a faiss search a batch."""
+    if not uses_images(args):
+        return 0
+    return args.workers or max(1, distributed_utils.usable_cpus() // distributed_utils.local_world_size())
+
+
 def memory_format(args: argparse.Namespace, device: torch.device) -> torch.memory_format:
     """channels_last for image encoders on CUDA (tensor-core convolutions) and for --encoder conv on the CPU
     (oneDNN's convolutions prefer it), else the default layout."""
@@ -366,6 +376,7 @@ class ThreeDIdentTask(Task):
     def __init__(self, args: argparse.Namespace, f: nn.Module, step_loss: Callable, stream: Stream,
                  evaluate: Callable):
         self.args, self.model, self.step_loss, self.stream, self.scores = args, unwrap(f), step_loss, stream, evaluate
+        self.metrics = args.metrics
 
     def next_batch(self):
         return next(self.stream)
@@ -378,7 +389,7 @@ class ThreeDIdentTask(Task):
         return s and {**s, **{key: rounded(s[key]) for key in ("mse", "lin_mse", "r2_latents")}}
 
     def final_scores(self) -> dict:
-        return self.evaluate(self.args.metrics) or {}
+        return self.evaluate(self.metrics) or {}
 
     def state_dict(self) -> dict:
         return {"batches": self.stream.position}
@@ -486,9 +497,7 @@ def main(argv: list[str] | None = None) -> None:
     f = build_encoder(args, layout).to(device, memory_format=memory_format(args, device))
     if args.load_model:
         load(f, args.load_model)
-    # Workers decode images; without images a spawned worker costs seconds of start-up for a faiss search a batch.
-    workers = (args.workers or max(1, (os.cpu_count() or 1) // distributed_utils.local_world_size())
-               if uses_images(args) else 0)
+    workers = data_workers(args)
     if args.mode == "test":
         data = DataLoader(data, batch_size=args.batch_size, num_workers=workers)
         z, hz = encode(f, make_embed(f, mix, device, args.amp), data)

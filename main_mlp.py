@@ -227,7 +227,7 @@ class Phase(Task):
     def __init__(self, run: Run, phase: str):
         self.run, self.phase, self.label, self.model = run, phase, f"{phase} ", run.model
         self.h = nn.Sequential(run.g, run.fs[phase])
-        self.loss_fn = build_loss(run.args, phase)
+        self.loss_fn, self.metrics = build_loss(run.args, phase), run.args.metrics
 
     def next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         z1 = self.run.latent_space.sample_marginal(self.run.args.batch_size, self.run.device)

@@ -16,7 +16,7 @@ import math
 import os
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +37,7 @@ class Task:
 
     model: nn.Module
     label: str = ""
+    metrics: Sequence[str] = ()  # the --metrics its final scores include (disentanglement_utils.METRICS)
 
     def next_batch(self):
         raise NotImplementedError
@@ -211,7 +212,7 @@ def fit(task: Task, optimizer: torch.optim.Optimizer | None, schedule: Schedule,
     if resume is not None:
         restore(task, optimizer, resume, scaler)
         if "final" in resume:
-            return resume["final"]
+            return finished_scores(task, resume, folder if main_process else None)
         step, elapsed, losses = resume["step"], resume["elapsed"], resume["losses"]
     window = collections.deque(losses, maxlen=schedule.loss_window)
     start = time.perf_counter() - elapsed  # wall time summed over resumed runs
@@ -242,7 +243,22 @@ def fit(task: Task, optimizer: torch.optim.Optimizer | None, schedule: Schedule,
     if main_process:
         task.save_snapshot(schedule.steps - 1, final=True)
         if folder:
-            folder.save({**state(schedule.steps), "final": final})
+            folder.save({**state(schedule.steps), "final": final, "final_metrics": list(task.metrics)})
+    return final
+
+
+def finished_scores(task: Task, resume: dict, folder: RunFolder | None) -> dict:
+    """The final scores of a finished run (its checkpoint `resume`, restored). --metrics it was not scored with
+    (asked for since) are scored now, beside the stored scores, and kept in the checkpoint; the RNGs are left as
+    the finished run left them (a next phase draws what it would have drawn)."""
+    scored = resume.get("final_metrics", resume["args"].get("metrics", []))  # older checkpoints: the run's flags
+    if set(task.metrics) <= set(scored):
+        return resume["final"]
+    rng = get_rng_state()
+    final = {**task.final_scores(), **resume["final"]}
+    set_rng_state(rng)
+    if folder:
+        folder.save({**resume, "final": final, "final_metrics": sorted({*scored, *task.metrics})})
     return final
 
 

@@ -40,7 +40,7 @@ class KittiTask(Task):
                  ckpt_dir: str, loss_fn: Callable[[torch.Tensor], torch.Tensor],
                  on_log: Callable[[dict], None] | None = None):
         self.model, self.dataset, self.args, self.device, self.ckpt_dir = model, dataset, args, device, ckpt_dir
-        self.loss_fn = loss_fn
+        self.loss_fn, self.metrics = loss_fn, args.metrics
         self.stream = Stream(lambda position: pair_batches(dataset, args.batch_size, args.num_workers, args.seed,
                                                            position, pin_memory=device.type == "cuda"))
         self.log_hook = on_log
@@ -57,7 +57,7 @@ class KittiTask(Task):
         return {"r2": result["r2"], "mcc": result["mcc"]}
 
     def final_scores(self) -> dict:
-        return evaluate_encoder(self.model, self.dataset, self.device, seed=self.args.seed, extra=self.args.metrics)
+        return evaluate_encoder(self.model, self.dataset, self.device, seed=self.args.seed, extra=self.metrics)
 
     def state_dict(self) -> dict:
         return {"batches": self.stream.position}

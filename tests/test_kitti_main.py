@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import main_kitti
+import training_loop
 from kitti_masks.dataset import FILE_NAME
 from tests import killing
 from tools.kitti_masks.make_synthetic import WalkConfig, write_synthetic
@@ -102,6 +103,17 @@ def test_metrics_flag_adds_scores_to_final_scores_and_evaluation(run, tmp_path, 
     assert "mig " in capsys.readouterr().out
     evaluated, = run("--evaluate", "--metrics", "sap")
     assert evaluated["sap"] == pytest.approx(trained["sap"]) and "mig" not in evaluated
+
+
+def test_resuming_a_finished_run_with_new_metrics_scores_them(run, tmp_path):
+    """The stored scores stay, the new --metrics are scored (as --evaluate scores them) and kept in the checkpoint."""
+    trained, = run("--max-iter", "2")
+    resumed, = run("--max-iter", "2", "--resume", "--metrics", "sap")
+    evaluated, = run("--evaluate", "--metrics", "sap")
+    assert resumed["mcc"] == trained["mcc"] and resumed["sap"] == pytest.approx(evaluated["sap"])
+    run_dir = tmp_path / "out" / "kittimasks_1" / "1_0" / "2"
+    assert json.loads((run_dir / "final_scores.json").read_text())["sap"] == resumed["sap"]
+    assert training_loop.read_resume_checkpoint(run_dir / "checkpoint.pt")["final_metrics"] == ["sap"]
 
 
 TRAIN = ["--batch-size", "8", "--num-workers", "0", "--log-step", "2", "--save-step", "1", "--max-iter", "30"]

@@ -404,3 +404,14 @@ def test_the_original_checkpoint_format_loads(capsys, rendered, tmp_path):
             "learnable"]
     assert run(capsys, *test, "--load-model", model)[-1] == run(capsys, *test, "--load-model",
                                                                  tmp_path / "original.pth")[-1]
+
+
+def test_data_workers_follow_the_cpus_this_process_may_use(monkeypatch):
+    """--workers 0 on a node of 64 CPUs whose job was given 4, with 2 ranks on it: 2 workers per rank."""
+    monkeypatch.setattr(main_3dident.distributed_utils.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    monkeypatch.setattr(main_3dident.distributed_utils.os, "cpu_count", lambda: 64)
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+
+    def workers(*flags: str) -> int:
+        return main_3dident.data_workers(main_3dident.get_args_parser().parse_args(["--offline-dataset", "d", *flags]))
+    assert (workers(), workers("--workers", "3"), workers("--dummy-mixing")) == (2, 3, 0)

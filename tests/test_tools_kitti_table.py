@@ -73,3 +73,11 @@ def test_metrics_add_columns_and_tables_and_need_their_own_out(tmp_path):
     assert "| model | MCC, max Δt 1 frames |" in table and "| model | dci_completeness, max Δt 1 frames |" in table
     with pytest.raises(SystemExit, match="other columns"):
         kitti_table.main(kitti_table.get_args_parser().parse_args(argv[:-3]))  # no --metrics
+
+
+def test_cuda_reaches_each_cell_but_not_its_recorded_flags(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(main_kitti, "main", lambda argv: calls.append(argv) or [{"mcc": 0.5, "r2": 0.4}])
+    args = kitti_table.get_args_parser().parse_args(["--data-dir", "d", "--runs-dir", str(tmp_path), "--cuda"])
+    row = kitti_table.run_cell("infonce_l1_box", 1, 0, args)
+    assert main_kitti.get_args_parser().parse_args(calls[0]).cuda and "--cuda" not in row["flags"]

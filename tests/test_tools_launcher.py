@@ -7,8 +7,10 @@ import argparse
 import contextlib
 import json
 import os
+import pickle
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -20,7 +22,7 @@ import main_3dident
 from tests import killing, launcher_cells
 from tests.test_threedident_main import TINY, import_tool, metrics
 from tests.test_tools_table1 import fake_main, grid_args, read_rows  # noqa: F401  (fake_main: a fixture)
-from tools import kitti_table, launcher, submit_train, table1_grid
+from tools import jobs, kitti_table, launcher, submit_train, table1_grid
 from tools.jobs import ToolCell
 from tools.kitti_masks.make_synthetic import WalkConfig, write_synthetic
 
@@ -128,6 +130,76 @@ def launcher_args(*argv: str) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+class QueueingExecutor(InProcessExecutor):
+    """An executor whose jobs stay queued: it keeps the submitted cells and runs none."""
+
+    def __init__(self, folder: Path):
+        super().__init__(folder)
+        self.cells = []
+
+    def submit(self, cell) -> SimpleNamespace:
+        self.cells.append(cell)
+        return SimpleNamespace(job_id=str(len(self.cells)), paths=SimpleNamespace(folder=self.folder,
+                                                                                  stderr=self.folder / "log.err"))
+
+
+def test_local_no_wait_submits_every_cell_with_the_parallelism_as_their_limit(tmp_path, monkeypatch):
+    executor = QueueingExecutor(tmp_path)
+    monkeypatch.setattr(launcher, "make_executor", lambda args, folder, **shape: executor)
+    cells = {f"cell{k}": (launcher_cells.row, (k,)) for k in range(3)}
+    args = launcher_args("--cluster", "local", "--array-parallelism", "2", "--no-wait")
+    assert launcher.run_jobs(cells, [].append, args, tmp_path) == []
+    assert [cell.args for cell in executor.cells] == [(0,), (1,), (2,)]
+    assert {cell.slots for cell in executor.cells} == {(str(tmp_path / "slots"), 2)}
+    assert sorted(p.stem for p in (tmp_path / "cells").iterdir()) == list(cells)
+
+
+def test_a_local_slot_is_held_by_one_job_at_a_time(tmp_path, monkeypatch):
+    """--array-parallelism 1 of local jobs: a cell waits while another holds the slot."""
+    monkeypatch.setattr(jobs, "SLOT_POLL_S", 0.01)
+    cell = ToolCell(launcher_cells.row, (3,), tmp_path / "row.json", (str(tmp_path / "slots"), 1))
+    with jobs.local_slot(tmp_path / "slots", 1):
+        waiting = threading.Thread(target=cell)
+        waiting.start()
+        waiting.join(0.3)
+        assert waiting.is_alive() and not (tmp_path / "row.json").exists()
+    waiting.join()
+    assert json.loads((tmp_path / "row.json").read_text())["row"] == {"value": 3}
+
+
+def test_a_failed_cell_says_the_logs_last_error(tmp_path):
+    """The job's own error says that main_mlp.py exited; the log holds why (the line is picked from its end)."""
+    log = tmp_path / "7_0_log.err"
+    log.write_text("x" * 100_000 + "\nmain_mlp.py: error: unrecognized arguments: --no-such-flag\nTraceback (most "
+                   "recent call last):\nRuntimeError: main_mlp.py --n 10 exited with status 2\n")
+    (tmp_path / "cells").mkdir()
+    outcome = {"status": "error", "error": "RuntimeError: main_mlp.py --n 10 exited with status 2"}
+    (tmp_path / "out.json").write_text(json.dumps(outcome))
+    (tmp_path / "cells" / "a.json").write_text(json.dumps(
+        {"job_id": "7", "cluster": "local", "outcome": str(tmp_path / "out.json"), "stderr": str(log)}))
+    assert launcher.collected(tmp_path, [].append) == [
+        f"error: cell a (job 7) failed: RuntimeError: main_mlp.py --n 10 exited with status 2; log: {log} "
+        "(last error: main_mlp.py: error: unrecognized arguments: --no-such-flag)"]
+
+
+def test_a_requeued_cells_wall_s_sums_its_attempts(tmp_path, monkeypatch):
+    """The first attempt is stopped by the requeue after its checkpoint; the second resumes it."""
+    def train(argv, gpu):
+        save_dir = Path(argv[argv.index("--save-dir") + 1])
+        save_dir.mkdir(parents=True, exist_ok=True)
+        time.sleep(0.2)
+        if "--resume-training" not in argv:
+            (save_dir / "checkpoint.pt").touch()
+            raise SystemExit(-1)  # submitit's requeue
+        return {"r2_mean": 1.0, "r2_std": 0.0, "mcc_mean": 1.0, "mcc_std": 0.0}
+    monkeypatch.setattr(table1_grid, "train", train)
+    args = grid_args(tmp_path)
+    cell = (table1_grid.SETTINGS_BY_NAME[args.settings[0]], 0, args, tmp_path / "run")
+    with pytest.raises(SystemExit):
+        table1_grid.run_cell(*cell)
+    assert float(table1_grid.run_cell(*cell)["wall_s"]) >= 0.4
+
+
 @pytest.mark.slow
 def test_failed_cell_is_one_line_naming_its_log_and_the_other_rows_are_kept(tmp_path):
     rows = []
@@ -163,23 +235,51 @@ def test_a_finished_job_lands_in_the_3dident_table_and_a_failed_one_is_reported(
     assert not list((jobs / "cells").iterdir()) and not list((jobs / "outcomes").iterdir())
 
 
-def test_requeue_leaves_no_outcome_and_an_error_is_one_line(tmp_path):
-    """submitit's requeue stops a job with SystemExit: no error outcome is left behind (the requeued job writes it);
-    an Exception is recorded as its last line and goes on to submitit."""
+@contextlib.contextmanager
+def submitits_handler(cell: ToolCell):
+    """SIGUSR2 handled as submitit's job handler does: `checkpoint` the job's call, then exit with -1."""
+    def requeue(signum, frame):
+        cell.checkpoint()
+        sys.exit(-1)
+    previous = signal.signal(signal.SIGUSR2, requeue)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGUSR2, previous)
+
+
+def test_only_submitits_requeue_leaves_no_outcome_and_an_exit_is_one_line(tmp_path):
+    """submitit's requeue stops a job with SystemExit: no error outcome is left behind (the requeued job writes it,
+    and its pickled call is not marked as requeuing); a cell's own exit (a `die`, argparse's status 2 of a bad
+    flag) is an outcome, recorded as its last line, and goes on to submitit as an error."""
     requeued = ToolCell(launcher_cells.requeued, (), tmp_path / "requeued.json")
-    with pytest.raises(SystemExit):
+    with submitits_handler(requeued), pytest.raises(SystemExit):
         requeued()
     assert not (tmp_path / "requeued.json").exists()
-    broken = ToolCell(launcher_cells.broken, (), tmp_path / "broken.json")
-    with pytest.raises(RuntimeError):
-        broken()
-    assert json.loads((tmp_path / "broken.json").read_text()) == {
-        "status": "error", "error": "RuntimeError: error: this cell cannot run"}
+    assert not pickle.loads(pickle.dumps(requeued)).requeuing
+    for function, error in ((launcher_cells.broken, "RuntimeError: error: this cell cannot run"),
+                            (launcher_cells.bad_flag, "RuntimeError: exited with status 2")):
+        cell = ToolCell(function, (), tmp_path / f"{function.__name__}.json")
+        with pytest.raises(RuntimeError):
+            cell()
+        assert json.loads(Path(cell.outcome).read_text()) == {"status": "error", "error": error}
     assert ToolCell(launcher_cells.row, (3,), tmp_path / "row.json")() == {"value": 3}
     assert json.loads((tmp_path / "row.json").read_text()) == {"status": "success", "row": {"value": 3}}
 
 
-def test_submitit_missing_or_no_sbatch_is_a_one_line_error_before_any_cell(tmp_path, fake_main, monkeypatch):
+def fake_slurm(tmp_path: Path, monkeypatch, commands: tuple[str, ...] = ("sbatch", "srun")) -> None:
+    """Fake SLURM `commands` alone on PATH: sbatch keeps the script it is given and answers job 42."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    scripts = {"sbatch": f"#!/bin/sh\ncp \"$1\" {tmp_path}/submitted.sh\necho Submitted batch job 42\n",
+               "srun": "#!/bin/sh\n"}
+    for command in commands:
+        (bin_dir / command).write_text(scripts[command])
+        (bin_dir / command).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+
+
+def test_submitit_missing_or_no_sbatch_or_srun_is_a_one_line_error_before_any_cell(tmp_path, fake_main, monkeypatch):
     monkeypatch.setitem(sys.modules, "submitit", None)  # import submitit raises ImportError
     with pytest.raises(SystemExit, match=r"^error: --launcher submitit needs the submitit package: pip install"):
         table1_grid.main(grid_args(tmp_path, "--launcher", "submitit", "--cluster", "local"))
@@ -187,18 +287,36 @@ def test_submitit_missing_or_no_sbatch_is_a_one_line_error_before_any_cell(tmp_p
     monkeypatch.setenv("PATH", str(tmp_path))  # no sbatch
     with pytest.raises(SystemExit, match=r"^error: --cluster slurm needs SLURM's sbatch, which is not on PATH"):
         table1_grid.main(grid_args(tmp_path, "--launcher", "submitit"))
+    fake_slurm(tmp_path, monkeypatch, ("sbatch",))  # sbatch, but no srun (submitit's traceback)
+    with pytest.raises(SystemExit, match=r"^error: --cluster slurm needs SLURM's srun, which is not on PATH"):
+        table1_grid.main(grid_args(tmp_path, "--launcher", "submitit"))
     assert fake_main == [] and not (tmp_path / "out" / "runs.csv").exists()
+
+
+def test_cpu_table_checks_the_launcher_before_rendering(tmp_path, monkeypatch):
+    cpu_table = import_tool("cpu_table")
+    rendered = []
+    monkeypatch.setattr(cpu_table, "render", lambda *args: rendered.append(args))
+    monkeypatch.setenv("PATH", str(tmp_path))  # no sbatch
+    with pytest.raises(SystemExit, match=r"^error: --cluster slurm needs SLURM's sbatch, which is not on PATH"):
+        cpu_table.main(["--work-dir", str(tmp_path / "work"), "--out", str(tmp_path / "out"), "--launcher", "submitit"])
+    assert rendered == []
+
+
+def test_a_bad_extra_flag_is_one_line_before_any_cell_is_submitted(tmp_path, fake_main, monkeypatch):
+    """The cells' main_mlp.py flags are parsed here: a bad --extra flag is not found by every job in turn."""
+    def executor(args, folder, **shape):
+        raise AssertionError("cells were submitted")
+    monkeypatch.setattr(launcher, "make_executor", executor)
+    with pytest.raises(SystemExit, match=r"^error: main_mlp.py: unrecognized arguments: --no-such-flag$"):
+        table1_grid.main(grid_args(tmp_path, "--launcher", "submitit", "--cluster", "local",
+                                   "--extra", "--no-such-flag"))
+    assert fake_main == []
 
 
 def test_slurm_gets_one_job_array_with_the_clusters_basics(tmp_path, fake_main, monkeypatch):
     """A fake sbatch (and srun) on PATH: the grid's four cells are one array of four, throttled to 2."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    (bin_dir / "sbatch").write_text(f"#!/bin/sh\ncp \"$1\" {tmp_path}/submitted.sh\necho Submitted batch job 42\n")
-    (bin_dir / "srun").write_text("#!/bin/sh\n")
-    for tool in bin_dir.iterdir():
-        tool.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    fake_slurm(tmp_path, monkeypatch)
     table1_grid.main(grid_args(tmp_path, "--launcher", "submitit", "--partition", "debugq", "--gpus-per-node", "1",
                                "--time-min", "30", "--array-parallelism", "2", "--sbatch", "account=lab", "--no-wait"))
     script = (tmp_path / "submitted.sh").read_text()

@@ -9,13 +9,17 @@ exists; `TrainJob` adds it itself), ending with the scores of a run left alone.
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import importlib
 import json
 import runpy
 import sys
+import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import NoReturn
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
@@ -23,12 +27,16 @@ if str(REPO) not in sys.path:
 
 from io_utils import atomic_write  # noqa: E402  (torch-free)
 
+SLOT_POLL_S = 1.0  # seconds between a waiting local job's looks for a free `local_slot`
 RESUMABLE = {"main_3dident.py": ("output_dir", "--resume"), "main_mlp.py": ("save_dir", "--resume-training")}
 
 
-def one_line_error(error: SystemExit) -> RuntimeError:
-    """A script's `die` (SystemExit with a message) as an exception the job records as its error."""
-    return RuntimeError(str(error.code).strip().splitlines()[-1])
+def exit_error(error: SystemExit) -> RuntimeError:
+    """A script's exit as an exception the job records as its error: the last line of a `die`'s message, or the
+    exit status (argparse's 2, whose message went to the job's log)."""
+    if isinstance(error.code, str):
+        return RuntimeError(error.code.strip().splitlines()[-1])
+    return RuntimeError(f"exited with status {error.code}")
 
 
 def write_outcome(path: str | Path, outcome: dict) -> None:
@@ -39,8 +47,9 @@ def write_outcome(path: str | Path, outcome: dict) -> None:
 def recorded(path: str | Path, call: Callable[[], dict | None]) -> dict | None:
     """`call()`, its outcome written to `path` for the launcher (tools/launcher.py `job_result`):
     {"status": "success", "row": row}, or {"status": "error", "error": the exception's last line} before the
-    exception goes on to submitit, which logs its traceback. Only an Exception is an error: submitit's requeue
-    (SIGUSR2) stops the job with SystemExit and leaves no outcome; the requeued job writes it when it ends."""
+    exception goes on to submitit, which logs its traceback. Only an Exception is an error (the jobs turn a
+    script's exit into one, `Requeueable.raise_exit`): submitit's requeue (SIGUSR2) stops the job with SystemExit
+    and leaves no outcome; the requeued job writes it when it ends."""
     try:
         row = call()
     except Exception as e:
@@ -51,6 +60,41 @@ def recorded(path: str | Path, call: Callable[[], dict | None]) -> dict | None:
     return row
 
 
+@contextlib.contextmanager
+def summed_wall(run_dir: str | Path, resumed: bool) -> Iterator[Callable[[], float]]:
+    """Wall seconds of a run summed over its attempts (a requeued or interrupted cell resumes its checkpoint):
+    each attempt adds its time to `<run_dir>/wall_s.json` when it ends, however it ends (SIGKILL aside); a run
+    that starts afresh (`resumed` false) starts from 0. Yields a function giving the total so far."""
+    path = Path(run_dir) / "wall_s.json"
+    earlier = json.loads(path.read_text())["wall_s"] if resumed and path.is_file() else 0.0
+    start = time.perf_counter()
+
+    def total() -> float:
+        return earlier + time.perf_counter() - start
+    try:
+        yield total
+    finally:
+        write_outcome(path, {"wall_s": total()})
+
+
+@contextlib.contextmanager
+def local_slot(folder: str | Path, slots: int) -> Iterator[None]:
+    """Hold one of `slots` lock files in `folder` while the body runs, waiting for one to be free: at most `slots`
+    local jobs run their cells at once (--array-parallelism of --cluster local, which submitit's local executor
+    does not limit). The lock goes with the process, however it ends."""
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    while True:
+        for k in range(slots):
+            with open(Path(folder) / f"{k}.lock", "a") as lock:
+                try:
+                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue
+                yield
+                return
+        time.sleep(SLOT_POLL_S)
+
+
 def rank_outcome(folder: str | Path, job_id: str, rank: int) -> Path:
     """Where task `rank` of training job `job_id` writes its outcome: beside submitit's files of the task."""
     return Path(folder) / f"{job_id}_{rank}_outcome.json"
@@ -58,25 +102,40 @@ def rank_outcome(folder: str | Path, job_id: str, rank: int) -> Path:
 
 class Requeueable:
     """submitit's hook on SIGUSR2 (preemption, time limit): `checkpoint` returns the same call, to run again in
-    the requeued job (which resumes from the run folder)."""
+    the requeued job (which resumes from the run folder), and marks this job as requeuing: the SystemExit that
+    submitit raises next is its requeue, any other exit of the code run is an outcome (`raise_exit`)."""
+
+    requeuing = False
 
     def checkpoint(self):
         from submitit.helpers import DelayedSubmission
+        self.requeuing = True
         return DelayedSubmission(self)
+
+    def __getstate__(self) -> dict:
+        """The pickled call (the requeued job's): without this job's mark."""
+        return {key: value for key, value in vars(self).items() if key != "requeuing"}
+
+    def raise_exit(self, error: SystemExit) -> NoReturn:
+        """Re-raise submitit's requeue; raise any other exit as the job's error (`exit_error`), never a requeue."""
+        if self.requeuing:
+            raise error
+        raise exit_error(error) from None
 
 
 class ToolCell(Requeueable):
     """One cell as a job: `function(*args)` of the tool module `module` (file `tool`), imported in the job; its
     row (or error) is written to `outcome` (`recorded`). Requeued after preemption or the time limit: the cell runs
-    again and its training resumes its checkpoint."""
+    again and its training resumes its checkpoint. `slots` (folder, count): run only in a free `local_slot`."""
 
-    def __init__(self, function: Callable, args: tuple, outcome: str | Path):
+    def __init__(self, function: Callable, args: tuple, outcome: str | Path, slots: tuple[str, int] | None = None):
         module = sys.modules[function.__module__]
         self.tool, self.module, self.function, self.args = module.__file__, module.__name__, function.__name__, args
-        self.outcome = str(outcome)
+        self.outcome, self.slots = str(outcome), slots
 
     def __call__(self) -> dict:
-        return recorded(self.outcome, self.run)
+        with local_slot(*self.slots) if self.slots else contextlib.nullcontext():
+            return recorded(self.outcome, self.run)
 
     def run(self) -> dict:
         folder = str(Path(self.tool).parent)
@@ -86,9 +145,7 @@ class ToolCell(Requeueable):
         try:
             return getattr(importlib.import_module(name), self.function)(*self.args)
         except SystemExit as e:
-            if isinstance(e.code, str):
-                raise one_line_error(e) from None
-            raise  # submitit's requeue exits with a number
+            self.raise_exit(e)
 
 
 class TrainJob(Requeueable):
@@ -112,10 +169,8 @@ class TrainJob(Requeueable):
         try:
             runpy.run_path(str(REPO / self.script), run_name="__main__")
         except SystemExit as e:
-            if isinstance(e.code, str):
-                raise one_line_error(e) from None
             if e.code:
-                raise
+                self.raise_exit(e)
 
     def resume_argv(self) -> list[str]:
         """argv, with the resume flag once the run folder holds a checkpoint."""

@@ -21,7 +21,6 @@ import argparse
 import csv
 import io
 import sys
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -31,6 +30,7 @@ if str(REPO) not in sys.path:
 import main_kitti  # noqa: E402
 from disentanglement_utils import METRICS  # noqa: E402
 from tools import launcher  # noqa: E402
+from tools.jobs import summed_wall  # noqa: E402
 from tools.table1_grid import append_run, mean_std, read_runs  # noqa: E402
 from training_utils import die  # noqa: E402
 
@@ -65,6 +65,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch-size", type=int, default=None,
                         help="Images per batch, 2 × pairs, of the InfoNCE rows (default: the recipe's 128; "
                         "the SlowVAE row keeps 64).")
+    parser.add_argument("--cuda", action="store_true", help="Train each cell on the GPU when one is present "
+                        "(main_kitti --cuda; not a recipe flag: runs.csv's flags leave it out).")
     parser.add_argument("--table-only", action="store_true", help="Rewrite the table from runs.csv; run nothing.")
     parser.add_argument("--metrics", nargs="+", default=[], choices=list(METRICS), metavar="NAME",
                         help="Scores besides the MCC, one table each (none; the SlowVAE paper's: dci mig sap "
@@ -92,11 +94,13 @@ def cell_flags(model: str, delta_t: int, seed: int, args: argparse.Namespace) ->
 def run_cell(model: str, delta_t: int, seed: int, args: argparse.Namespace) -> dict:
     """Train one cell with main_kitti (continuing its checkpoint if one is there); return its runs.csv row."""
     flags = cell_flags(model, delta_t, seed, args)
-    checkpoint = Path(args.runs_dir) / "outputs" / f"{model}_dt{delta_t}" / str(seed) / "checkpoint.pt"
-    start = time.perf_counter()
-    result, = main_kitti.main([*flags, *(["--resume"] if checkpoint.is_file() else [])])
+    folder = Path(args.runs_dir) / "outputs" / f"{model}_dt{delta_t}" / str(seed)
+    resume = (folder / "checkpoint.pt").is_file()
+    with summed_wall(folder, resume) as wall:  # a requeued or interrupted cell: every attempt's time
+        result, = main_kitti.main([*flags, *(["--cuda"] if args.cuda else []), *(["--resume"] if resume else [])])
+        wall_s = wall()
     return {"model": model, "max_delta_t": delta_t, "seed": seed, "mcc": f"{result['mcc']:.4f}",
-            "r2": f"{result['r2']:.4f}", "wall_s": f"{time.perf_counter() - start:.1f}", "flags": " ".join(flags),
+            "r2": f"{result['r2']:.4f}", "wall_s": f"{wall_s:.1f}", "flags": " ".join(flags),
             **{key: f"{result[key]:.4f}" for key in score_keys(args)}}
 
 

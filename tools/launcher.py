@@ -7,7 +7,8 @@ tool first collects the cells whose jobs have finished (their rows go to runs.cs
 submits only the cells that are neither finished nor still queued or running, so a tool can exit after submitting
 (`--no-wait`) and a later call (or `--table-only`) picks the results up: each job writes its outcome (row or
 error) to `<folder>/outcomes/<cell>.json` (tools/jobs.py `recorded`: JSON, which runs no code when read). A failed
-cell is one line naming the job's log; the other cells' rows are kept.
+cell is one line naming the job's log and the log's last error line; the other cells' rows are kept. What would
+stop every job (no sbatch or srun, a bad cell flag) stops the tool before it submits anything.
 
 Preemption and time limits: SLURM (or the local executor) sends SIGUSR2 before it stops a job; submitit then calls
 `checkpoint` of the job's callable (tools/jobs.py) and requeues it, and the requeued job trains on from
@@ -33,7 +34,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from tools.jobs import ToolCell  # noqa: E402
-from training_utils import atomic_write, die  # noqa: E402
+from io_utils import atomic_write, die  # noqa: E402
 
 POLL_S = {"local": 1.0, "slurm": 60.0}  # seconds between looks at the jobs while waiting
 
@@ -54,7 +55,8 @@ def add_launcher_args(parser: argparse.ArgumentParser) -> None:
     add("--max-timeouts", type=int, default=10,
         help="Requeues after the time limit before a job counts as failed (10; preemptions do not count).")
     add("--array-parallelism", type=int, default=8,
-        help="Jobs running at once (8): SLURM's array throttle %%N; with --cluster local, processes at once.")
+        help="Jobs running at once (8): SLURM's array throttle %%N; with --cluster local, the cells that run at "
+             "once (the other jobs wait for a slot).")
     add("--sbatch", action="append", default=[], metavar="KEY=VALUE",
         help="Extra sbatch option, repeatable: --sbatch account=mylab --sbatch mem=32G (slurm_additional_parameters).")
     add("--no-wait", action="store_true",
@@ -77,16 +79,32 @@ def executor_parameters(args: argparse.Namespace, nodes: int = 1, tasks_per_node
             "slurm_additional_parameters": sbatch_options(args.sbatch)}
 
 
-def make_executor(args: argparse.Namespace, folder: Path, **shape):
-    """A submitit executor for --cluster writing its files and logs to `folder`; a one-line error when
-    submitit is not installed or SLURM is asked for where there is no sbatch."""
+def check_launcher(args: argparse.Namespace) -> None:
+    """A one-line error, before any work, where the jobs cannot be submitted: submitit is not installed, or SLURM
+    is asked for where its sbatch or srun is not on PATH."""
     try:
-        import submitit
+        import submitit  # noqa: F401
     except ImportError:
         die("--launcher submitit needs the submitit package: pip install 'submitit>=1.5,<2'")
-    if args.cluster == "slurm" and shutil.which("sbatch") is None:
-        die("--cluster slurm needs SLURM's sbatch, which is not on PATH here "
-            "(submit from the cluster's login node, or use --cluster local)")
+    for command in ("sbatch", "srun") if args.cluster == "slurm" else ():
+        if shutil.which(command) is None:
+            die(f"--cluster slurm needs SLURM's {command}, which is not on PATH here "
+                "(submit from the cluster's login node, or use --cluster local)")
+
+
+def checked_flags(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """`argv` parsed by a script's `parser`, a bad flag a one-line error instead of argparse's usage: the tools
+    check their cells' flags before any cell runs or is submitted."""
+    def error(message: str) -> None:
+        die(f"{parser.prog}: {message}")
+    parser.error = error
+    return parser.parse_args(argv)
+
+
+def make_executor(args: argparse.Namespace, folder: Path, **shape):
+    """A submitit executor for --cluster writing its files and logs to `folder` (`check_launcher` first)."""
+    check_launcher(args)
+    import submitit
     executor = submitit.AutoExecutor(folder=folder, cluster=args.cluster, slurm_max_num_timeout=args.max_timeouts,
                                      local_max_num_timeout=args.max_timeouts)
     executor.update_parameters(**executor_parameters(args, **shape))
@@ -137,8 +155,24 @@ def failure(outcome: dict | None) -> str | None:
     return None if outcome["status"] == "success" else "failed: " + outcome["error"].split("error: ", 1)[-1]
 
 
+def last_error_line(log: str | Path, tail_bytes: int = 1 << 16) -> str | None:
+    """The last line of a job's log (its last `tail_bytes`) that reports an error as the scripts' `die`, argparse
+    and SLURM do ("error: …"); None without one or without the log."""
+    try:
+        with open(log, "rb") as f:
+            f.seek(max(0, f.seek(0, os.SEEK_END) - tail_bytes))
+            lines = f.read().decode(errors="replace").splitlines()
+    except OSError:
+        return None
+    return next((line.strip() for line in reversed(lines) if "error: " in line), None)
+
+
 def failure_line(key: str, record: dict, why: str) -> str:
-    return f"error: {key} (job {record['job_id']}) {why}; log: {record['stderr']}"
+    """One line: the failed job, why (`failure`), its log, and the log's last error line where it says more
+    (the corrupt checkpoint a script's process stopped at, argparse's message of a bad flag)."""
+    cause = last_error_line(record["stderr"])
+    more = f" (last error: {cause})" if cause and why.removeprefix("failed: ") not in cause else ""
+    return f"error: {key} (job {record['job_id']}) {why}; log: {record['stderr']}{more}"
 
 
 def collect(folder: Path, on_row: Callable[[dict], None],
@@ -186,26 +220,29 @@ def submit(executor, cells: dict[str, ToolCell], folder: Path) -> None:
         print(f"submitted {key}: job {job.job_id} (log {job.paths.stderr})", flush=True)
 
 
+def local_slots(args: argparse.Namespace, folder: Path) -> tuple[str, int] | None:
+    """The cells' `local_slot`s with --cluster local (--array-parallelism of them), None on SLURM (the array's
+    throttle)."""
+    return (str(folder / "slots"), args.array_parallelism) if args.cluster == "local" else None
+
+
 def run_jobs(cells: dict[str, tuple[Callable, tuple]], on_row: Callable[[dict], None], args: argparse.Namespace,
              folder: Path) -> list[str]:
-    """Collect finished jobs, submit the cells (key → (function, args)) that have no job yet, and, unless
-    --no-wait, wait for all, handing each row to `on_row` as its job finishes. Returns one line per failed cell."""
+    """Collect finished jobs, submit the cells (key → (function, args)) that have no job yet as one job array
+    (at most --array-parallelism of them running at once), and, unless --no-wait, wait for all, handing each row
+    to `on_row` as its job finishes. Returns one line per failed cell."""
     running, finished, failures = collect(folder, on_row)
-    queued = [key for key in cells if key not in running | finished | set(failures)]
-    executor = make_executor(args, folder) if queued else None
-    while True:
-        room = len(queued) if args.cluster == "slurm" else max(0, args.array_parallelism - len(running))
-        if queued and room:
-            submit(executor, {key: ToolCell(*cells[key], folder / "outcomes" / f"{key}.json") for key in queued[:room]},
-                   folder)
-            queued = queued[room:]
-        if args.no_wait:
-            return list(failures.values())
+    queued = {key: ToolCell(*cell, folder / "outcomes" / f"{key}.json", local_slots(args, folder))
+              for key, cell in cells.items() if key not in running | finished | set(failures)}
+    if queued:
+        submit(make_executor(args, folder), queued, folder)
+    while not args.no_wait:
         running, _, failed = collect(folder, on_row)
         failures.update(failed)
-        if not (running or queued):
-            return list(failures.values())
+        if not running:
+            break
         time.sleep(POLL_S[args.cluster])
+    return list(failures.values())
 
 
 def report(failures: list[str]) -> None:

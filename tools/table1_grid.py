@@ -30,7 +30,6 @@ import queue
 import shutil
 import subprocess
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +43,7 @@ if str(REPO) not in sys.path:
 
 import main_mlp  # noqa: E402
 from tools import launcher  # noqa: E402
+from tools.jobs import summed_wall  # noqa: E402
 from training_utils import die  # noqa: E402
 
 TARGET = 0.95  # a run "reaches" a row's claim when its score is at least TARGET × the claimed score
@@ -293,13 +293,14 @@ def train(argv: list[str], gpu: int | None) -> dict:
 def run_cell(setting: Setting, seed: int, args: argparse.Namespace, run_dir: Path, gpu: int | None = None) -> dict:
     """Train one cell with main_mlp (continuing a checkpoint if one is there); return its runs.csv row."""
     flags = cell_flags(setting, args.scale, seed, args.threads, args.extra)
-    argv = [*flags, "--save-dir", str(run_dir), *(["--resume-training"] if (run_dir / "checkpoint.pt").is_file() else [])]
-    cell_args = main_mlp.get_args_parser().parse_args(argv)  # bad --extra flags stop here, before any run
-    start = time.perf_counter()
-    scores = train(argv, gpu)
-    wall = time.perf_counter() - start
+    resume = (run_dir / "checkpoint.pt").is_file()
+    argv = [*flags, "--save-dir", str(run_dir), *(["--resume-training"] if resume else [])]
+    cell_args = launcher.checked_flags(main_mlp.get_args_parser(), argv)
+    with summed_wall(run_dir, resume) as wall:  # a requeued or interrupted cell: every attempt's time
+        scores = train(argv, gpu)
+        wall_s = wall()
     return {"setting": setting.name, "seed": seed, "scale": args.scale, **{k: f"{v:.4f}" for k, v in scores.items()},
-            "wall_s": f"{wall:.1f}", "steps": cell_args.n_steps * cell_args.more_unsupervised,
+            "wall_s": f"{wall_s:.1f}", "steps": cell_args.n_steps * cell_args.more_unsupervised,
             "flags": " ".join(flags)}
 
 
@@ -383,6 +384,9 @@ def main(args: argparse.Namespace) -> list[dict]:
                 print(f"skip {name} seed {seed}: already in {runs_csv}")
             else:
                 todo.append((name, seed))
+    for name, seed in todo:  # a bad --extra flag stops here, before any cell runs or is submitted
+        launcher.checked_flags(main_mlp.get_args_parser(),
+                               cell_flags(SETTINGS_BY_NAME[name], args.scale, seed, args.threads, args.extra))
     if args.launcher == "submitit" and todo:
         failures += launcher.run_jobs({f"{name}_seed{seed}": (run_cell, (SETTINGS_BY_NAME[name], seed, args,
                                                                          runs_dir / f"{name}_seed{seed}"))

@@ -48,6 +48,7 @@ if str(REPO) not in sys.path:
 from datasets.threedident_dataset import ThreeDIdentDataset  # noqa: E402
 from datasets.threedident_latents import build_latent_space, select_columns  # noqa: E402
 from tools import launcher  # noqa: E402
+from tools.jobs import summed_wall  # noqa: E402
 
 TOOLS = Path(__file__).resolve().parent
 LATENTS = ("x", "y", "z", "α", "β", "γ", "spot. angle", "hue obj.", "hue spot.", "hue bg.")
@@ -135,11 +136,12 @@ def run_row(row: str, seed: int, args: argparse.Namespace, work: Path, metrics_d
                  "--iterations", str(args.iterations), "--batch-size", str(args.batch_size), "--lr", str(args.lr),
                  "--seed", str(seed), "--n-log-steps", "250", "--n-eval-samples", "2048",
                  "--output-dir", str(folder), "--save-model", str(model)]
-        if (folder / "checkpoint.pt").is_file():
+        resume = (folder / "checkpoint.pt").is_file()
+        if resume:
             train.append("--resume")
-        start = time.perf_counter()
-        run(train, env)
-        train_s = time.perf_counter() - start
+        with summed_wall(folder, resume) as wall:  # a requeued or interrupted row: every attempt's time
+            run(train, env)
+            train_s = wall()
         metrics_dir.mkdir(exist_ok=True)
         shutil.copyfile(folder / "metrics.csv", metrics_dir / f"{row}_seed{seed}.csv")
         test += ["--load-model", str(model)]
@@ -261,6 +263,11 @@ def main(argv: list[str] | None = None) -> None:
 
     failures = launcher.collected(work / "submitit", finish)
     if not args.table_only:
+        done = {(r["row"], int(r["seed"])) for r in read_runs(out / "runs.csv")}
+        todo = [(row, seed) for row in args.rows for seed in ([0] if ROWS[row][2] is None else args.seeds)
+                if (row, seed) not in done]
+        if args.launcher == "submitit" and todo:
+            launcher.check_launcher(args)  # before the minutes of rendering
         start = time.perf_counter()
         render(work, args.n_train, args.n_test, args.size, threads_env(args.threads))
         print(f"rendered and measured in {time.perf_counter() - start:.0f} s", flush=True)
@@ -268,9 +275,6 @@ def main(argv: list[str] | None = None) -> None:
         box = spread / 2  # the same std in a box of side 1
         print(f"positive pairs: latent differences of std {spread:.3f} per latent in [-1, 1]; τ for a box "
               f"of side 1: L2 {2 * box ** 2:.3f}, L1 {box / 2 ** 0.5:.3f}", flush=True)
-        done = {(r["row"], int(r["seed"])) for r in read_runs(out / "runs.csv")}
-        todo = [(row, seed) for row in args.rows for seed in ([0] if ROWS[row][2] is None else args.seeds)
-                if (row, seed) not in done]
         if args.launcher == "submitit" and todo:
             failures += launcher.run_jobs({f"{row}_seed{seed}": (run_row, (row, seed, args, work, out / "metrics"))
                                            for row, seed in todo}, finish, args, work / "submitit")
