@@ -55,7 +55,8 @@ def test_supervised_baseline_fits_the_latents():
     assert main_mlp.main(args)["supervised"]["r2_mean"] > 0.95
 
 
-# Final scores of TINY (seed 5) before the training loop moved to training_loop.py: it must not change them.
+# Final scores of TINY (seed 5) before the training loop moved to training_loop.py: it must not change them. Compared
+# to 1e-4: numpy/scikit-learn releases move the last digits of the scores (their reductions, not our loop).
 PINNED = {"supervised": {"r2_mean": 0.7372907400131226, "r2_std": 0.05595790594816208,
                          "mcc_mean": 0.5694258809089661, "mcc_std": 0.009635191410779953},
           "unsupervised": {"r2_mean": 0.4478379487991333, "r2_std": 0.1257626712322235,
@@ -65,9 +66,11 @@ PINNED_BOX_L1 = {"r2_mean": 0.41509106755256653, "r2_std": 0.06707573682069778,
 
 
 def test_final_scores_are_pinned():
-    assert main_mlp.main(parse(*TINY)) == PINNED
+    scores = main_mlp.main(parse(*TINY))
+    assert scores.keys() == PINNED.keys()
+    assert all(scores[phase] == pytest.approx(PINNED[phase], rel=1e-4) for phase in PINNED)
     box = main_mlp.main(parse(*TINY, "--p", "1", "--box-norm", "--only-unsupervised"))
-    assert box == {"unsupervised": PINNED_BOX_L1}
+    assert box.keys() == {"unsupervised"} and box["unsupervised"] == pytest.approx(PINNED_BOX_L1, rel=1e-4)
 
 
 LONGER = [*TINY[:4], "--n-steps", "100", "--more-unsupervised", "2", "--n-log-steps", "10", *TINY[10:]]
@@ -196,7 +199,7 @@ def test_metrics_flag_adds_scores_and_leaves_the_others(tmp_path):
     the pinned ones (the extra scores draw no random numbers from the run's generators)."""
     result = main_mlp.main(parse(*TINY, "--only-supervised", "--metrics", "sap", "dci", "--save-dir", str(tmp_path)))
     scores = result["supervised"]
-    assert {k: scores[k] for k in PINNED["supervised"]} == PINNED["supervised"]
+    assert {k: scores[k] for k in PINNED["supervised"]} == pytest.approx(PINNED["supervised"], rel=1e-4)
     assert list(scores)[4:] == ["sap_mean", "sap_std", "dci_disentanglement_mean", "dci_disentanglement_std",
                                 "dci_completeness_mean", "dci_completeness_std", "dci_informativeness_mean",
                                 "dci_informativeness_std"]
