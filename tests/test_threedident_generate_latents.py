@@ -43,7 +43,7 @@ def test_options_fix_their_columns(periodic):
     assert np.ptp(pos_only[:, 3:], axis=0).max() == 0 and np.ptp(pos_only[:, :3], axis=0).min() > 1
     rot_col = gen.sample_raw_latents(100, rng, periodic, rotation_and_color_only=True)
     assert np.ptp(rot_col[:, :3], axis=0).max() == 0 and np.ptp(rot_col[:, 3:], axis=0).min() > 0.5
-    assert np.allclose(gen.raw_to_scene(pos_only)[:, 3:7], [0, 0, 0, -math.pi / 2], atol=1e-6)
+    assert np.allclose(gen.raw_to_scene(pos_only)[:, 3:7], [0, 0, 0, 0], atol=1e-6)
 
 
 def test_rotation_only_varies_the_columns_main_3dident_reads():
@@ -78,8 +78,8 @@ def test_sphere_to_angles_inverts_the_spherical_map():
 @pytest.mark.parametrize("periodic", [False, True])
 def test_scene_values_stay_in_the_documented_ranges(periodic):
     scene = gen.raw_to_scene(gen.sample_raw_latents(5000, np.random.default_rng(2), periodic))
-    low = [-0.9, -0.9, 0.9, -math.pi / 2, -math.pi / 2, -math.pi / 2, -1.25 * math.pi, 0, 0, 0]
-    high = [0.9, 0.9, 1.7, math.pi / 2, math.pi / 2, math.pi / 2, 0.25 * math.pi, 0.9, 0.9, 1.0]
+    low = [-3, -3, -3, -math.pi / 2, -math.pi / 2, -math.pi / 2, -math.pi / 2, 0, 0, 0]
+    high = [3, 3, 3, math.pi / 2, math.pi / 2, math.pi / 2, math.pi / 2, 0.9, 0.9, 1.0]
     assert (scene >= np.array(low) - 1e-5).all() and (scene <= np.array(high) + 1e-5).all()
 
 

@@ -77,3 +77,20 @@ def test_unstamped_folder_keeps_its_images_and_drops_unnamed_ones(tmp_path):
     Image.new("RGB", (16, 16)).save(tmp_path / "images" / "7.png")
     assert render_dataset.render_folder(tmp_path, size=16) == 0
     assert sorted(p.name for p in (tmp_path / "images").glob("*.png")) == [f"{i}.png" for i in range(5)]
+
+
+def test_masks_are_the_objects_coverage_and_are_added_without_touching_the_images(tmp_path):
+    """--masks writes masks/<index>.png (the share of each pixel the object covers, × 255); asked for on a folder
+    rendered without them, it writes only the masks."""
+    generate_latents.main([str(tmp_path), "--n", "4", "--seed", "3"])
+    assert render_dataset.render_folder(tmp_path, size=24) == 4
+    before = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "images").iterdir()}
+    render_dataset.main([str(tmp_path), "--size", "24", "--masks"])
+    assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "images").iterdir()} == before
+    scene = torch.from_numpy(np.load(tmp_path / "latents.npy")[[2]])
+    _, coverage = renderer.render_with_masks(scene, 24)
+    mask = np.asarray(Image.open(tmp_path / "masks" / "2.png"))
+    assert mask.shape == (24, 24) and mask.dtype == np.uint8
+    assert np.abs(mask.astype(int) - np.round(coverage[0].numpy() * 255)).max() <= 1
+    assert 0 < (mask == 255).sum() < mask.size / 4 and (mask == 0).sum() > mask.size / 2
+    assert render_dataset.render_folder(tmp_path, size=24, masks=True) == 0

@@ -7,7 +7,7 @@ import torch
 
 from tests.test_threedident_main import import_tool
 
-SLOPES = [0.9, 0.9, 0.4, math.pi / 2, math.pi / 2, math.pi / 2, 0.75 * math.pi, 0.45, 0.45, 0.45]  # scene per raw
+SLOPES = [3.0, 3.0, 3.0, math.pi / 2, math.pi / 2, math.pi / 2, math.pi / 2, 0.45, 0.45, 0.45]  # scene per raw
 
 
 def test_a_linear_renderer_gives_its_column_norms_times_the_scene_slopes():

@@ -8,7 +8,7 @@ others held; the remaining N − S renders are random scenes; `images/NNN.png` (
 (the object white on black). This tool renders REF_DIR's raw latents with our scene and prints, side by side:
 - sensitivity: the mean |Δ pixel| (values in [0, 1]) between neighbouring renders of every sweep, per latent;
 - luminance (0.299 R + 0.587 G + 0.114 B) over the random scenes: the mean, and the mean within-image std;
-- the silhouette IoU of our object coverage (> 0.5) and the reference mask (> 0.5) over the random scenes;
+- the silhouette IoU of our object coverage (≥ 0.5) and the reference mask (≥ 0.5) over the random scenes;
 and checks the fidelity targets: each of x, y, z, α, β, γ and the spotlight angle within a factor 1.5 of the
 reference, luminance mean within 0.05, within-image std within 0.03, median IoU ≥ 0.80. The hue columns are
 printed but not targets (our hue mapping is a documented choice, generate_latents.py). Exit status 1 when a
@@ -28,6 +28,7 @@ import torch
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from datasets.threedident_dataset import image_name  # noqa: E402
 from generate_latents import raw_to_scene  # noqa: E402
 from renderer import render_with_masks  # noqa: E402
 from training_utils import atomic_write  # noqa: E402
@@ -63,8 +64,7 @@ def read_reference(folder: Path) -> dict[str, np.ndarray]:
         raise ValueError(f"{folder / 'raw_latents.npy'}: expected (N, {len(NAMES)}) latents, got {raw.shape}")
     if sweeps.ndim != 2 or sweeps.shape[1] != 3 or len(sweeps) >= len(raw):
         raise ValueError(f"{folder / 'sweep_index.npy'}: expected (S, 3) rows with S < {len(raw)}, got {sweeps.shape}")
-    width = len(str(len(raw) - 1))
-    names = [f"{i:0{max(width, 3)}d}.png" for i in range(len(raw))]
+    names = [image_name(i, len(raw)) for i in range(len(raw))]
     images = np.stack([read_png(folder / "images" / name) for name in names])
     masks = np.stack([read_png(folder / "masks" / name)[..., 0] for name in names])
     return {"raw": raw, "sweeps": sweeps, "images": images, "masks": masks}
@@ -82,10 +82,13 @@ def render_ours(raw: np.ndarray, size: int, batch_size: int) -> tuple[np.ndarray
 
 
 def sweep_sensitivity(images: np.ndarray, sweeps: np.ndarray) -> np.ndarray:
-    """Mean |Δ pixel| between neighbouring renders of each sweep, averaged per latent → (10,) (NaN: no sweep)."""
+    """Mean |Δ pixel| between neighbouring renders of each sweep, averaged per latent → (10,) (NaN: no sweep of
+    two or more renders)."""
     totals, counts = np.zeros(len(NAMES)), np.zeros(len(NAMES))
     for base, latent in sorted({(b, k) for b, k, _ in sweeps.tolist()}):
         rows = np.flatnonzero((sweeps[:, 0] == base) & (sweeps[:, 1] == latent))
+        if len(rows) < 2:
+            continue
         rows = rows[np.argsort(sweeps[rows, 2])]
         totals[int(latent)] += np.abs(np.diff(images[rows], axis=0)).mean()
         counts[int(latent)] += 1
@@ -100,8 +103,8 @@ def luminance_stats(images: np.ndarray) -> tuple[float, float]:
 
 
 def silhouette_iou(ours: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """IoU per image of two coverage maps (N, H, W), each thresholded at 0.5."""
-    a, b = ours > 0.5, reference > 0.5
+    """IoU per image of two coverage maps (N, H, W), each thresholded at 0.5 (a pixel half covered counts)."""
+    a, b = ours >= 0.5, reference >= 0.5
     union = (a | b).sum((1, 2))
     return np.where(union > 0, (a & b).sum((1, 2)) / np.maximum(union, 1), 1.0)
 

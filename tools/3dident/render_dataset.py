@@ -1,12 +1,14 @@
 """Render `images/<zero-padded index>.png` of a 3DIdent-format folder (paper §5.3) from its `latents.npy`
-with the batched PyTorch renderer (no Blender). Renders only the images that are missing or damaged
+with the batched PyTorch renderer (no Blender); with --masks also `masks/<index>.png`, the object's silhouette
+(8-bit grey: the share of each pixel the object covers, 255 on the object, 0 elsewhere), usable as segmentation
+labels. Renders only the images that are missing or damaged
 (unreadable, truncated, or not --size pixels square: checked by PIL's header and chunk checksums, without
 decoding), so an interrupted run continues where it stopped; each PNG is written to a temporary name first.
 `.images_latents.sha1` (beside images/) records the latents the images were rendered from: when latents.npy
 has changed since (new --n or --seed in generate_latents.py), every image is stale and is rendered again, and
 PNGs named for no index of the new latents are removed.
 
-    python tools/3dident/render_dataset.py data/3dident/train --size 224 --device cuda
+    python tools/3dident/render_dataset.py data/3dident/train --size 224 --device cuda [--masks]
 """
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from datasets.threedident_dataset import image_name  # noqa: E402
 from io_utils import atomic_write  # noqa: E402
-from renderer import render  # noqa: E402
+from renderer import render_with_masks  # noqa: E402
 
 STAMP = ".images_latents.sha1"  # beside images/: the digest of the latents.npy the images were rendered from
 
@@ -32,6 +34,8 @@ STAMP = ".images_latents.sha1"  # beside images/: the digest of the latents.npy 
 def get_args_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description="Render the images of a 3DIdent-format folder from latents.npy.")
     parser.add_argument("folder", help="Folder with latents.npy (from generate_latents.py).")
+    parser.add_argument("--masks", action="store_true",
+                        help="Also write masks/<index>.png: the object's silhouette, a segmentation label per image.")
     add_render_flags(parser)
     return parser
 
@@ -78,34 +82,45 @@ def stale_images(folder: Path, present: set[str], names: list[str], digest: str)
     return sorted(pngs - set(names))
 
 
-def render_folder(folder: str | os.PathLike, size: int = 224, batch_size: int = 64, device: str = "cpu") -> int:
-    """Render every missing, stale or damaged (`image_ok` false) image of `folder`, saying how many were
-    stale or damaged; returns how many were rendered."""
-    folder = Path(folder)
-    scene = np.load(folder / "latents.npy")
-    images = folder / "images"
-    images.mkdir(exist_ok=True)
-    names = [image_name(i, len(scene)) for i in range(len(scene))]
-    digest = latents_digest(folder / "latents.npy")
-    present = set(os.listdir(images))
+def outdated(folder: Path, kind: str, names: list[str], digest: str, size: int) -> set[int]:
+    """Indices whose PNG in folder/<kind> (images or masks) is missing, stale or damaged (`image_ok` false),
+    saying how many were stale or damaged; stale PNGs are removed first."""
+    pngs = folder / kind
+    pngs.mkdir(exist_ok=True)
+    present = set(os.listdir(pngs))
     stale = stale_images(folder, present, names, digest)
     if stale:
-        print(f"removing {len(stale)} images rendered from other latents (latents.npy changed; first: {stale[0]})")
+        print(f"removing {len(stale)} {kind} rendered from other latents (latents.npy changed; first: {stale[0]})")
         for name in stale:
-            (images / name).unlink()
+            (pngs / name).unlink()
         present -= set(stale)
-    damaged = [i for i, name in enumerate(names) if name in present and not image_ok(images / name, size)]
+    damaged = [i for i, name in enumerate(names) if name in present and not image_ok(pngs / name, size)]
     if damaged:
-        print(f"re-rendering {len(damaged)} damaged images (unreadable, truncated or not {size}x{size} px; "
+        print(f"re-rendering {len(damaged)} damaged {kind} (unreadable, truncated or not {size}x{size} px; "
               f"first: {names[damaged[0]]})")
-    (folder / STAMP).write_text(digest + "\n")  # before rendering: the images written from now on are these latents'
-    todo = sorted(damaged + [i for i, name in enumerate(names) if name not in present])
-    for start in range(0, len(todo), batch_size):
-        chunk = todo[start:start + batch_size]
-        pixels = render(torch.from_numpy(scene[chunk]).to(device), size).cpu().numpy()
-        for i, image in zip(chunk, pixels):
-            save_png(image, images / names[i])
-    return len(todo)
+    return set(damaged) | {i for i, name in enumerate(names) if name not in present}
+
+
+def render_folder(folder: str | os.PathLike, size: int = 224, batch_size: int = 64, device: str = "cpu",
+                  masks: bool = False) -> int:
+    """Render every missing, stale or damaged image (and, with `masks`, object mask) of `folder`; returns how
+    many scenes were rendered."""
+    folder = Path(folder)
+    scene = np.load(folder / "latents.npy")
+    names = [image_name(i, len(scene)) for i in range(len(scene))]
+    digest = latents_digest(folder / "latents.npy")
+    todo = {kind: outdated(folder, kind, names, digest, size) for kind in ("images", "masks")[:1 + masks]}
+    (folder / STAMP).write_text(digest + "\n")  # before rendering: the files written from now on are these latents'
+    scenes = sorted(set().union(*todo.values()))
+    for start in range(0, len(scenes), batch_size):
+        chunk = scenes[start:start + batch_size]
+        pixels, coverage = render_with_masks(torch.from_numpy(scene[chunk]).to(device), size)
+        outputs = {"images": pixels.cpu().numpy(), "masks": (coverage * 255 + 0.5).to(torch.uint8).cpu().numpy()}
+        for kind, wanted in todo.items():
+            for i, image in zip(chunk, outputs[kind]):
+                if i in wanted:
+                    save_png(image, folder / kind / names[i])
+    return len(scenes)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -115,7 +130,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     start = time.perf_counter()
-    n = render_folder(args.folder, args.size, args.batch_size, args.device)
+    n = render_folder(args.folder, args.size, args.batch_size, args.device, args.masks)
     seconds = time.perf_counter() - start
     print(f"rendered {n} images of {args.size}x{args.size} in {seconds:.1f} s ({n / max(seconds, 1e-9):.1f} images/s)")
 
