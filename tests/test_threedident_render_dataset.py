@@ -79,13 +79,15 @@ def test_unstamped_folder_keeps_its_images_and_drops_unnamed_ones(tmp_path):
     assert sorted(p.name for p in (tmp_path / "images").glob("*.png")) == [f"{i}.png" for i in range(5)]
 
 
-def test_masks_are_the_objects_coverage_and_are_added_without_touching_the_images(tmp_path):
+def test_masks_are_the_objects_coverage_and_are_added_without_touching_the_images(tmp_path, monkeypatch):
     """--masks writes masks/<index>.png (the share of each pixel the object covers, × 255); asked for on a folder
-    rendered without them, it writes only the masks."""
+    rendered without them, it writes only the masks (here from two rendering processes, which import this
+    script by name as its own run does)."""
     generate_latents.main([str(tmp_path), "--n", "4", "--seed", "3"])
     assert render_dataset.render_folder(tmp_path, size=24) == 4
     before = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "images").iterdir()}
-    render_dataset.main([str(tmp_path), "--size", "24", "--masks"])
+    monkeypatch.syspath_prepend(str(TOOLS))
+    render_dataset.main([str(tmp_path), "--size", "24", "--masks", "--processes", "2"])
     assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "images").iterdir()} == before
     scene = torch.from_numpy(np.load(tmp_path / "latents.npy")[[2]])
     _, coverage = renderer.render_with_masks(scene, 24)

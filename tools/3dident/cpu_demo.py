@@ -64,7 +64,7 @@ def render(work: Path, n_train: int, n_test: int, size: int, env: dict) -> None:
             run([sys.executable, str(TOOLS / "generate_latents.py"), str(folder), "--n", str(n), "--seed", str(seed)],
                 env)
         output = run([sys.executable, str(TOOLS / "render_dataset.py"), str(folder), "--size", str(size),
-                      "--threads", env["OMP_NUM_THREADS"]], env)
+                      "--threads", "1"], env)  # one rendering process per usable CPU
         rendered = int(RENDERED_LINE.search(output)[1])
         if name == "train" and (rendered or not (folder / STATS_FILE).is_file()):
             run([sys.executable, str(TOOLS / "image_stats.py"), str(folder)], env)

@@ -44,7 +44,7 @@ from datasets.threedident_latents import (CONDITIONALS, N_BOX_COLUMNS, POSITION,
 from generate_latents import raw_to_scene  # noqa: E402
 from image_stats import channel_stats  # noqa: E402
 from io_utils import atomic_write  # noqa: E402
-from render_dataset import add_render_flags, render_folder  # noqa: E402
+from render_dataset import add_render_flags, render_folder, render_processes  # noqa: E402
 
 
 # --share: the latents (columns) a positive shares with its anchor; the others are drawn afresh from the marginal
@@ -112,7 +112,7 @@ def save_npy(path: Path, array: np.ndarray) -> None:
 
 def write_pair_folder(folder: str | os.PathLike, n: int, conditional: str = "l2", sigma: float = 0.1, seed: int = 0,
                       size: int = 224, batch_size: int = 64, device: str = "cpu", share: str = "all",
-                      rotation_sigma: float | None = None) -> int:
+                      rotation_sigma: float | None = None, processes: int = 1, threads: int = 0) -> int:
     """Draw the pairs, write their latents and pairs.json, render every missing, damaged or stale image and, when
     any was rendered, the anchors' image statistics; returns how many images were rendered."""
     folder = Path(folder)
@@ -124,7 +124,8 @@ def write_pair_folder(folder: str | os.PathLike, n: int, conditional: str = "l2"
     spec = {"n": n, "conditional": conditional, "sigma": sigma, "seed": seed, "size": size, "share": share,
             "rotation_sigma": sigma if rotation_sigma is None else rotation_sigma}
     atomic_write(folder / PAIRS_FILE, lambda f: f.write((json.dumps(spec, indent=2) + "\n").encode()))
-    rendered = sum(render_folder(folder / part, size, batch_size, device) for part in PAIR_PARTS)
+    rendered = sum(render_folder(folder / part, size, batch_size, device, processes=processes, threads=threads)
+                   for part in PAIR_PARTS)
     if rendered or not (folder / STATS_FILE).is_file():
         mean, std = channel_stats(image_paths(folder / PAIR_PARTS[0], n))
         write_image_stats(folder / STATS_FILE, mean, std, n)
@@ -141,7 +142,8 @@ def main(argv: list[str] | None = None) -> None:
     start = time.perf_counter()
     try:
         rendered = write_pair_folder(args.folder, args.n, args.conditional, args.sigma, args.seed, args.size,
-                                     args.batch_size, args.device, args.share, args.rotation_sigma)
+                                     args.batch_size, args.device, args.share, args.rotation_sigma,
+                                     render_processes(args), args.threads)
     except ValueError as e:
         raise SystemExit(f"error: {e}") from None
     seconds = time.perf_counter() - start
