@@ -31,7 +31,7 @@ SLOWVAE = {"dSprites": "results/slowvae_datasets_cpu/dsprites/runs.csv",
            "3D Shapes": "results/slowvae_datasets_cpu/shapes3d/runs.csv",
            "Natural Sprites": "results/slowvae_datasets_cpu/natural/runs.csv"}
 THREEDIDENT = "results/3dident_cpu/runs.csv"
-ROTATIONS = (3, 4, 5)  # α, β, γ: columns of raw_latents.npy
+LATENT_NAMES = ("x", "y", "z", "α", "β", "γ", "spotlight angle", "object hue", "spotlight hue", "background hue")
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -92,13 +92,18 @@ def slowvae_row() -> str:
 
 
 def threedident_row() -> str:
-    rows = [r for r in read_csv(THREEDIDENT) if r["row"] == "l2_box"]
-    r2 = [float(r["r2"]) for r in rows]
-    mcc = [float(r["mcc"]) for r in rows]
-    rotations = [json.loads(r["r2_latents"])[i] for r in rows for i in ROTATIONS]
+    """The paper's row on the original scene: held-out MCC and R² over seeds, the weakest latent, and whether
+    every seed meets the target (R² and MCC ≥ 0.90, every latent ≥ 0.70)."""
+    rows = [r for r in read_csv(THREEDIDENT) if r["row"] == "l2_box"] if (REPO / THREEDIDENT).is_file() else []
+    if not rows:
+        return "MCC 98.31 (Normal, box) | not run yet on the original scene | — | —"
+    r2, mcc = [float(r["r2"]) for r in rows], [float(r["mcc"]) for r in rows]
+    per_latent = np.array([json.loads(r["r2_latents"]) for r in rows])
+    weakest = int(per_latent.mean(0).argmin())
+    met = all(a >= 0.9 and b >= 0.9 and min(c) >= 0.7 for a, b, c in zip(r2, mcc, per_latent.tolist()))
     return (f"MCC 98.31 (Normal, box) | MCC {np.mean(mcc):.3f} ± {np.std(mcc):.3f}, R² {np.mean(r2):.3f} "
-            f"(64 px); α, β, γ not learned (R² ≤ {max(rotations):.3f}) | {seeds(rows)} | "
-            f"{seconds(rows, 'train_s')}")
+            f"(64 px); weakest latent {LATENT_NAMES[weakest]} R² {per_latent[:, weakest].mean():.3f}; target "
+            f"{'met' if met else 'not met'} | {seeds(rows)} | {seconds(rows, 'train_s')}")
 
 
 def render() -> str:
