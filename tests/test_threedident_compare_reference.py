@@ -86,7 +86,7 @@ def test_sweep_sensitivity_and_luminance_against_brute_force():
     assert np.isclose(sensitivity[2], expected) and np.isnan(sensitivity[[0, 5]]).all()
     luma = np.einsum("nhwc,c->nhw", images, [0.299, 0.587, 0.114])
     mean, std = compare.luminance_stats(images)
-    assert np.isclose(mean, luma.mean()) and np.isclose(std, np.mean([l.std() for l in luma]))
+    assert np.isclose(mean, luma.mean()) and np.isclose(std, np.mean([image.std() for image in luma]))
 
 
 def test_silhouette_iou_counts_half_covered_pixels():

@@ -137,8 +137,8 @@ def compare(reference: dict[str, np.ndarray], ours: np.ndarray, coverage: np.nda
     lines.append(f"silhouette IoU over {len(iou)} random scenes: median {np.median(iou):.3f} "
                  f"(10-90 %: {np.quantile(iou, 0.1):.3f}-{np.quantile(iou, 0.9):.3f})  "
                  f"≥ {MIN_MEDIAN_IOU:g} {'ok' if ok else 'MISSED'}")
-    lines.append(f"object coverage, median share of the image: reference {np.median(reference['masks'][n_sweep:].mean((1, 2))):.4f}"
-                 f" ours {np.median(coverage[n_sweep:].mean((1, 2))):.4f}")
+    ref_share, our_share = (np.median(m[n_sweep:].mean((1, 2))) for m in (reference["masks"], coverage))
+    lines.append(f"object coverage, median share of the image: reference {ref_share:.4f} ours {our_share:.4f}")
     lines.append("all fidelity targets met" if met else "fidelity targets MISSED")
     return lines, met
 

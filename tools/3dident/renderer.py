@@ -2,20 +2,22 @@
 
 The scene is the one the released images were rendered from (the original repository's
 `base_scene_equal_xyz.blend`, `ShapeTeapot.blend` and `generate_clevr_dataset_images.py`); world frame, z up:
-- camera at (8, 0, 8) aimed at the origin, i.e. looking down at 45° along −x, with a 35 mm lens on a 50 mm
-  sensor (71.1° field of view); image right is +y;
+- camera aimed at the origin from above the +x side, with a 35 mm lens on a 50 mm sensor (71.1° field of view);
+  image right is +y. The scene file stores it at (8, 0, 8); the reference renders of the original scene put it at
+  (9.83, 0, 11.22), fitted to their silhouette centres, and we use that;
 - the Utah teapot (Newell's Bézier patches, teapot.txt, tessellated), Blender's mesh scaled ×1.5: its spout
   points along (+1, −1, 0)/√2 in its own frame, its origin lies on the body's axis; placed at (x, y, z + 2.221)
   and turned by R = Rz(γ)·Ry(β)·Rx(α) about that origin;
 - a ground plane at z = −4.442 in the background colour;
 - a spotlight at (4 sin θ, 4 cos θ, 10.442) aimed at the object (35° cone, blend 0.1), a sun pointing straight
   down and an area light at (0, 0, 7) aimed at the origin; every light casts the object's shadow; no ambient.
-Shading is diffuse (Lambert) in linear RGB, shown through the sRGB curve (Blender's "Standard" view). Each pixel
-averages SUPERSAMPLE² camera rays, which anti-aliases edges as Cycles' pixel filter does. The object is drawn
-by casting each ray against the triangles whose screen footprint covers it (exact hits, perspective-correct);
-shadows come from per-light depth maps of the object (a few texels of percentage-closer filtering).
-The light strengths are diffuse radiance per unit albedo, fitted to reference renders of the original scene
-(docs/3dident.md, "The scene").
+Shading is diffuse (Lambert) in linear RGB, blurred by a small pixel filter and shown through the sRGB curve
+(Blender's "Standard" view). The object is drawn at SUPERSAMPLE² rays per pixel (anti-aliased edges), each cast
+against the triangles whose screen footprint covers it (exact, perspective-correct hits); the ground is shaded at
+pixel centres. Shadows come from per-light depth maps of the object: a 3 × 3 percentage-closer test on the object,
+and on the ground a box of the map's coverage as wide as the penumbra of a light of that size.
+The camera position, light strengths (diffuse radiance per unit albedo), the sun's angle and the pixel filter are
+fitted to reference renders of the original scene (docs/3dident.md, "The scene, measured against the original").
 
 Input: scene latents (B, 10) in the renderer's units (`latents.npy`, see generate_latents.py): x, y, z position
 (world units; z before the 2.221 lift); α, β, γ in radians; spotlight angle θ in radians; object, spotlight and
@@ -354,6 +356,7 @@ def irradiance(scene: Scene, points: Tensor, normals: Tensor, owner: Tensor, lit
 
 
 def camera_view(batch: int, device) -> View:
+    """The scene's camera, repeated for `batch` scenes."""
     eye = torch.tensor(CAMERA_POSITION, device=device).expand(batch, 3)
     return look_at(eye, torch.zeros_like(eye), torch.full((batch,), TAN_HALF_FOV, device=device))
 
@@ -381,7 +384,7 @@ def render_linear(latents: Tensor, size: int, supersample: int = SUPERSAMPLE) ->
     triangle = face[hit]
     corner_normals = vertex_normals[faces[triangle % len(faces)]]  # (H, 3, 3), object frame
     u, v = bary[hit].unbind(1)
-    n = corner_normals[:, 0] * (1 - u - v)[:, None] + corner_normals[:, 1] * u[:, None] + corner_normals[:, 2] * v[:, None]
+    n = (corner_normals * torch.stack([1 - u - v, u, v], 1)[..., None]).sum(1)
     n = torch.nn.functional.normalize(torch.einsum("nij,nj->ni", scene.rotation[owner], n), dim=1)
     object_normals = n * -torch.sign((n * direction).sum(1, keepdim=True))  # two-sided: towards the camera
 
