@@ -6,9 +6,10 @@ Measures in one run and one process, per image size of --sizes, on a small folde
 each; cache: rows of the folder's image cache, built here first): the time per pair of each stage the pair stream
 does per batch — draw z, z̃; snap both to their nearest renders (faiss, batched as the dataset does); read the 2B
 images (`_Folder.images`) — then the end-to-end pairs/s of `pair_loader` in the main process (num_workers 0) and
-with one spawned worker (num_workers 1; its start-up apart). Prints each cache/PNG ratio and the workers a GPU step
-of --gpu-step-ms needs either way; once per run, the copy into shared memory a worker makes to send each batch, (on
-CUDA) the pin_memory copy, and main_3dident's device-side normalisation (on CUDA when present, else on the CPU).
+with one spawned worker (num_workers 1; its start-up apart), the best of --rounds alternating measurements. Prints
+each cache/PNG ratio and the workers a GPU step of --gpu-step-ms needs either way; once per run, the copy into shared
+memory a worker makes to send each batch, (on CUDA) the pin_memory copy, and main_3dident's device-side normalisation
+(on CUDA when present, else on the CPU).
 Last, the CPU recipe (docs/3dident.md: --encoder conv, batch 256, --workers 1, at the smallest size of --sizes):
 main_3dident's seconds per step without and with the cache, the same seed and batches (the losses are compared),
 alternating over --recipe-rounds rounds.
@@ -17,8 +18,8 @@ Padding: the snap costs what the index size makes it cost, so the folder holds -
 rendered ones plus random ones whose images are hard links to the renders (image i shows render i mod --renders).
 Decoding reads the same --renders files again and again, from the page cache; the image cache holds --index-size
 rows (25 000 at 224 px: 3.8 GB, within this machine's page cache; the released 250 000 would take 37.6 GB). The
-snap of the released 250 000-latent index is timed apart and added to both readers' stage sums for the estimate at
-that size.
+snap of the released 250 000-latent index is timed apart and its extra time per pair added to both readers' worker
+for the estimate at that size.
 
     OMP_NUM_THREADS=1 python benchmarks/bench_3dident_loader.py --sizes 64 224 --index-size 25000 --batch-size 512
 """
@@ -76,7 +77,10 @@ def get_args_parser() -> argparse.ArgumentParser:
                         help="Latents (and cache rows) of the timed folder (25000: a 3.8 GB cache at 224 px; "
                              "0 = only the renders).")
     parser.add_argument("--batch-size", type=int, default=512, help="Pairs per batch (512 as in the paper).")
-    parser.add_argument("--batches", type=int, default=5, help="Batches timed per measurement (5).")
+    parser.add_argument("--batches", type=int, default=3, help="Batches timed per measurement (3).")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="Measurements per reader, alternating PNG and cache; the best counts (3: the machine's "
+                             "load varies).")
     parser.add_argument("--prefetch-factors", type=int, nargs="*", default=[],
                         help="Prefetch factors tried with one worker besides the default 2 (none).")
     parser.add_argument("--gpu-step-ms", type=float, default=150.0,
@@ -197,6 +201,15 @@ def measure(folder: Path, batch_size: int, batches: int, prefetch_factors=(), ap
             "startup_s": startup}
 
 
+def best(results: list[dict]) -> dict:
+    """The fastest of several `measure` results, per stage and per configuration."""
+    stage_s = {stage: min(r["stage_s"][stage] for r in results) for stage in STAGES}
+    total = sum(stage_s.values())
+    return {"stage_s": stage_s, "shares": {k: v / total for k, v in stage_s.items()},
+            "rates": {name: max(r["rates"][name] for r in results) for name in results[0]["rates"]},
+            "startup_s": {name: min(r["startup_s"][name] for r in results) for name in results[0]["startup_s"]}}
+
+
 def transfer_seconds(batch: tuple, batches: int) -> dict:
     """Seconds per pair of what happens to a batch after the worker made it: "handoff" (the share_memory_() copy of
     a worker's queue), "pin" (the pin_memory copy main_3dident makes on CUDA; None without CUDA) and "normalise"
@@ -259,9 +272,14 @@ def report_size(args: argparse.Namespace, size: int) -> Path:
     cache_gb = (folder / CACHE_FILE).stat().st_size / 1e9
     print(f"\n== {size} px: folder {folder}, {args.renders} renders, index of {n} latents "
           f"({'approximate' if args.approximate else 'exact'}); batch {args.batch_size} pairs, {args.batches} batches "
-          f"per measurement; image cache {cache_gb:.2f} GB (ready after {built:.1f} s)")
-    result = {reader: measure(folder, args.batch_size, args.batches, args.prefetch_factors, args.approximate,
-                              args.threads, cache) for reader, cache in READERS.items()}
+          f"per measurement, the best of {args.rounds} rounds; image cache {cache_gb:.2f} GB (ready after "
+          f"{built:.1f} s)")
+    rounds = {reader: [] for reader in READERS}
+    for round_ in range(args.rounds):  # alternating order: a drift of the machine's load hits both readers
+        for reader in (list(READERS) if round_ % 2 == 0 else list(READERS)[::-1]):
+            rounds[reader].append(measure(folder, args.batch_size, args.batches, args.prefetch_factors,
+                                          args.approximate, args.threads, READERS[reader]))
+    result = {reader: best(results) for reader, results in rounds.items()}
     png, cached = result["PNG"], result["cache"]
     print("stage (per pair = 2 images)     PNG ms/pair  share   cache ms/pair  share")
     for stage in STAGES:

@@ -158,28 +158,33 @@ def open_image_cache(path: Path, n_images: int) -> np.ndarray:
 
 def build_image_cache(root: str | os.PathLike, paths: Sequence[Path], threads: int | None = None) -> Path:
     """`root/CACHE_FILE`, row i = `paths[i]` decoded (`image_paths(root, N)`), built unless it is there with the
-    folder's `images_stamp`. One process builds, the others wait for it (a lock file beside it): `threads`
-    decoding threads (default: the CPUs this process may use), a progress bar, into CACHE_FILE.part, renamed when
-    complete; an interrupted build resumes from its progress record. DatasetFormatError, nothing else touched, when
-    the disk lacks the room (checked first), the folder is not writable, an image is unreadable or of another size
-    than image 0, or the finished cache is damaged."""
+    folder's `images_stamp` (then only read: a read-only folder's cache serves). One process builds, the others wait
+    for it (a lock file beside it): `threads` decoding threads (default: the CPUs this process may use), a progress
+    bar, into CACHE_FILE.part, renamed when complete; an interrupted build resumes from its progress record.
+    DatasetFormatError, nothing else touched, when the disk lacks the room (checked first), the folder is not
+    writable, an image is unreadable or of another size than image 0, or the cache is damaged."""
     root = Path(root)
     final, record_path = root / CACHE_FILE, root / CACHE_RECORD
-    part = final.with_name(final.name + ".part")
+    stamp = images_stamp(root, paths)
     try:
-        with _locked(final.with_name(final.name + ".lock")):
-            stamp = images_stamp(root, paths)
-            record = _read_record(record_path)
-            if record.get("stamp") == stamp and final.is_file():
-                open_image_cache(final, len(paths))
-                return final
-            if record.get("stamp") != stamp or not part.is_file():
-                record = _start_cache(final, part, record_path, paths, stamp)
-            _fill_cache(part, record_path, record, paths, threads or len(os.sched_getaffinity(0)))
-            os.replace(part, final)
+        if not _is_current(final, record_path, stamp):
+            with _locked(final.with_name(final.name + ".lock")):
+                if not _is_current(final, record_path, stamp):  # unless another process built it meanwhile
+                    part = final.with_name(final.name + ".part")
+                    record = _read_record(record_path)
+                    if record.get("stamp") != stamp or not part.is_file():
+                        record = _start_cache(final, part, record_path, paths, stamp)
+                    _fill_cache(part, record_path, record, paths, threads or len(os.sched_getaffinity(0)))
+                    os.replace(part, final)
     except OSError as e:
         raise DatasetFormatError(f"cannot build the image cache {final} ({e})") from None
+    open_image_cache(final, len(paths))
     return final
+
+
+def _is_current(final: Path, record_path: Path, stamp: str) -> bool:
+    """Whether the finished cache `final` is there and its record names `stamp`."""
+    return final.is_file() and _read_record(record_path).get("stamp") == stamp
 
 
 @contextlib.contextmanager
