@@ -37,8 +37,9 @@ def test_cached_batches_are_the_decoded_ones_from_any_position(folder):
     spawned worker receives (which carries the cache's path, not its bytes)."""
     png, cached = pairs(folder), pairs(folder, cache=True)
     assert (folder / CACHE_FILE).is_file() and cached.folder.cache == folder / CACHE_FILE
+    png.batch(0), cached.batch(0)  # each builds its faiss index; the cached one maps the cache in this process
     worker = pickle.loads(pickle.dumps(cached))
-    assert len(pickle.dumps(cached)) < 64 * 8 * 8 * 3 + len(pickle.dumps(png))  # no pixels travel
+    assert len(pickle.dumps(cached)) < len(pickle.dumps(png)) + 200  # the path, not the 7680 bytes of pixels
     for position in (0, 1, 7):
         assert same(cached.batch(position), png.batch(position))
         assert same(worker.batch(position), png.batch(position))
