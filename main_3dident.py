@@ -17,7 +17,8 @@ global batch, batch norm uses its statistics, and the scores gather all ranks' s
 the same losses and scores on 1, 2 or 4 processes (distributed_utils.py). --amp bf16 | fp16 runs f
 under autocast (the loss and the scores in float32); on CUDA the ResNets run channels_last with TF32.
 Images come from the data workers as uint8 and are normalised on the device, per channel, with the released
-statistics or (--image-normalisation folder) those of tools/3dident/image_stats.py's file (--image-stats).
+statistics or (--image-normalisation folder) those of tools/3dident/image_stats.py's file (--image-stats);
+with --image-cache the workers read them from a file of the decoded images (the same bytes, far fewer cores).
 With --output-dir DIR the run folder DIR holds args.json, metrics.csv, checkpoint.pt (every
 --save-every steps, else every --n-log-steps) and final_scores.json; --resume continues it.
 """
@@ -40,9 +41,9 @@ import encoders
 import invertible_network_utils
 import losses
 import training_loop
-from datasets.threedident_dataset import (IMAGE_MEAN, IMAGE_STD, STATS_FILE, DatasetFormatError, PairFolderDataset,
-                                          SequentialThreeDIdentDataset, ThreeDIdentDataset, normalise_images,
-                                          pair_loader, read_image_stats)
+from datasets.threedident_dataset import (CACHE_FILE, IMAGE_MEAN, IMAGE_STD, STATS_FILE, DatasetFormatError,
+                                          PairFolderDataset, SequentialThreeDIdentDataset, ThreeDIdentDataset,
+                                          cache_bytes, normalise_images, pair_loader, read_image_stats)
 from datasets.threedident_latents import LatentLayout, build_latent_space, select_columns
 from training_loop import RunFolder, Schedule, Stream, Task
 from distributed_utils import gather
@@ -53,7 +54,7 @@ LP_EXPONENTS = {"l1": 1, "l2": 2, "l3": 3}
 CONSTRAINTS = ("None", "fix", "learnable")
 BASE_SCORES = ("r2", "mcc", "mse", "lin_mse", "r2_latents")  # `scores` without --metrics
 RESUME_FREE = ("resume", "workers", "no_cuda", "faiss_omp_threads", "output_dir", "save_model", "save_every",
-               "load_model", "offline_dataset", "image_stats", "dist_backend",
+               "load_model", "offline_dataset", "image_stats", "dist_backend", "image_cache",
                "metrics")  # flags a resumed run may change
 
 
@@ -105,6 +106,14 @@ def get_args_parser() -> argparse.ArgumentParser:
         help=f"Statistics file read by --image-normalisation folder (default <offline-dataset>/{STATS_FILE}; "
              "written by tools/3dident/image_stats.py <dataset folder>). With --mode test pass the TRAINING "
              f"folder's file (<train folder>/{STATS_FILE}) so the encoder sees images normalised as in training.")
+    add("--image-cache", action="store_true",
+        help=f"Read the images from {CACHE_FILE}, beside images/ in each folder read: every image decoded once "
+             f"(N x H x W x 3 bytes of disk: {cache_bytes(250000, 224) / 1e9:.1f} GB for the released 250 000 images "
+             f"at 224 px, {cache_bytes(250000, 64) / 1e9:.1f} GB at 64 px), built on first use with a progress bar "
+             "(resumable; rebuilt when the images or latents change) and memory-mapped by every data worker. The "
+             "same batches as without it, with fewer workers (docs/benchmarks.md: 2 instead of 6-7 feed an rn18 step "
+             "of 150 ms at batch 512); recommended when the disk has room (checked before building) and RAM for the "
+             "page cache to hold the file.")
     add("--faiss-omp-threads", type=int, default=16, help="OpenMP threads of faiss per data worker (16).")
     add("--box-constraint", default=None, choices=CONSTRAINTS,
         help="Put the non-periodic outputs in a box (fix | learnable bound); paper: learnable.")
@@ -114,7 +123,8 @@ def get_args_parser() -> argparse.ArgumentParser:
         help="Put the non-periodic outputs on a sphere (fix | learnable radius).")
     add("--workers", type=int, default=0,
         help="Data workers per rank (0 = the CPUs this process may use / ranks per machine); "
-             "benchmarks/bench_3dident_loader.py sizes it. "
+             "benchmarks/bench_3dident_loader.py sizes it (an rn18 step of 150 ms at batch 512 at 224 px: 2 with "
+             "--image-cache, about 7 without). "
              "Runs without images (--dummy-mixing, --identity-*) read their pairs in the main process.")
     add("--mode", default="supervised", choices=("supervised", "unsupervised", "test"), help="What to run.")
     add("--supervised-loss", default="mse", choices=("mse", "r2"), help="Loss of the supervised mode (mse).")
@@ -449,13 +459,13 @@ def open_dataset(args: argparse.Namespace, layout: LatentLayout):
     try:
         if args.mode == "test":
             return SequentialThreeDIdentDataset(args.offline_dataset, layout.columns, layout.file_width,
-                                                load_images)
+                                                load_images, args.image_cache)
         if args.pairs == "rendered":
             return open_pair_folder(args, layout, load_images)
         latent_space = build_latent_space(layout, args.non_periodical_conditional, args.sigma)
         return ThreeDIdentDataset(args.offline_dataset, latent_space, args.batch_size, layout.columns,
                                   layout.file_width, args.approximate_dataset_nn_search, load_images,
-                                  args.faiss_omp_threads, args.seed)
+                                  args.faiss_omp_threads, args.seed, args.image_cache)
     except DatasetFormatError as e:
         die(str(e))
 
@@ -463,7 +473,7 @@ def open_dataset(args: argparse.Namespace, layout: LatentLayout):
 def open_pair_folder(args: argparse.Namespace, layout: LatentLayout, load_images: bool) -> PairFolderDataset:
     """The exact pairs of the pair folder --offline-dataset, whose conditional must be the one the flags name."""
     data = PairFolderDataset(args.offline_dataset, args.batch_size, layout.columns, layout.file_width, load_images,
-                             args.seed)
+                             args.seed, args.image_cache)
     conditional, sigma = data.spec["conditional"], data.spec["sigma"]
     if (conditional, sigma) != (args.non_periodical_conditional, args.sigma):
         die(f"{args.offline_dataset} holds pairs of the {conditional} conditional with scale {sigma}: pass "

@@ -100,16 +100,17 @@ def test_positives_are_closer_than_random_pairs(folder):
 @pytest.mark.slow
 def test_stream_depends_on_its_seed_and_position_only(folder):
     """Batches start… of the stream seeded with `seed`, whatever the workers (spawned; they send uint8 images),
-    the global RNG and the rank whose rows they load."""
-    def batches(seed, workers, start=0, n=4, rows=slice(None)):
-        data = pairs(folder)
+    the global RNG, the rank whose rows they load and where the images come from (the workers read the image
+    cache, the main process the PNGs)."""
+    def batches(seed, workers, start=0, n=4, rows=slice(None), cache=False):
+        data = pairs(folder, cache=cache)
         data.seed, data.start, data.rows = seed, start, rows
         torch.manual_seed(seed + 100 * workers)
         loader = iter(pair_loader(data, workers=workers))
         return [next(loader) for _ in range(n)]
 
     whole, rank1 = batches(0, 0, n=6), shard(64, 1, 2)
-    parts = batches(0, 2, start=2, rows=rank1)  # two workers from position 2 on, rank 1 of 2's rows
+    parts = batches(0, 2, start=2, rows=rank1, cache=True)  # two workers from position 2 on, rank 1 of 2's rows
     assert parts[0][2].dtype == parts[0][3].dtype == torch.uint8 and parts[0][2].shape == (32, 3, 8, 8)
     for part, batch in zip(parts, whole[2:], strict=True):
         assert all(torch.equal(p, b[rank1]) for p, b in zip(part, batch, strict=True))

@@ -1,11 +1,14 @@
 """tools/3dident/gpu_recipe.py at a tiny size on the CPU: it renders, trains through main_3dident, writes a
-per-latent table whose R² is the mean of its latents' R², skips a row that would pass the budget, and resumes."""
+per-latent table whose R² is the mean of its latents' R², reads the image caches it builds, skips a row that would
+pass the budget, and resumes."""
 import importlib
 import re
 import sys
 from pathlib import Path
 
 import numpy as np
+
+from datasets.threedident_dataset import CACHE_FILE
 
 TOOLS = Path(__file__).resolve().parents[1] / "tools" / "3dident"
 sys.path.insert(0, str(TOOLS))
@@ -35,6 +38,7 @@ def test_tiny_recipe_writes_the_per_latent_table_and_resumes(tmp_path, in_proces
         assert np.isclose(r2, np.mean(latents), atol=2e-3) and 0 <= mcc <= 1  # R²: the uniform mean over latents
         assert rows[name][12] == ("—" if key == "untrained" else "2 × 8")
     assert (work / "runs" / "l2_box_seed0" / "final_scores.json").is_file()
+    assert all((work / name / CACHE_FILE).is_file() for name in ("train", "test"))  # the runs read the image caches
     assert "plan: 48 training + 24 held-out renders of 16 px" in capsys.readouterr().out
 
     gpu_recipe.main([*TINY, "--work-dir", str(work), "--out", str(out), "--rows", "l2_box", "supervised",

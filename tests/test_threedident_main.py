@@ -157,6 +157,18 @@ def test_training_modes_run(capsys, rendered, mode, extra):
     assert all(np.isfinite(float(line.split("mean loss")[1].split()[0])) for line in steps[1:])
 
 
+def test_the_image_cache_changes_nothing_but_the_reading(capsys, rendered, tmp_path):
+    """--image-cache: the same batches, hence the same losses and scores, in training and in test mode."""
+    folder = tmp_path / "data"
+    shutil.copytree(rendered, folder)
+    train = ["--offline-dataset", folder, "--mode", "unsupervised", *TINY, "--iterations", "2", "--n-log-steps", "1"]
+    cached = score_lines(run(capsys, *train, "--image-cache"))
+    assert len(cached) == 3 and cached == score_lines(run(capsys, *train))
+    test = ["--offline-dataset", folder, "--mode", "test", *TINY]
+    assert run(capsys, *test, "--image-cache")[-1] == run(capsys, *test)[-1]
+    assert (folder / "images_uint8.npy").is_file()
+
+
 def test_test_mode_scores_every_image_in_order_deterministically(capsys, rendered):
     first = run(capsys, "--offline-dataset", rendered, "--mode", "test", *TINY)[-1]
     second = run(capsys, "--offline-dataset", rendered, "--mode", "test", *TINY, "--batch-size", "5")[-1]

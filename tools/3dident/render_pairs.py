@@ -7,7 +7,9 @@ redrawing the coordinates that fall outside. `main_3dident.py --pairs rendered` 
 Layout of the folder:
 - `pairs.json`: {"n", "conditional", "sigma", "seed", "size", "share", "rotation_sigma"};
 - `anchors/`, `positives/`: 3DIdent folders (raw_latents.npy, latents.npy, images/<index>.png), pair i = row i of each;
-- `image_stats.json`: the anchors' per-channel image statistics (for --image-normalisation folder).
+- `image_stats.json`: the anchors' per-channel image statistics (for --image-normalisation folder);
+- `anchors/images_uint8.npy`, `positives/images_uint8.npy`: the image caches, written not here but by the first
+  `main_3dident.py --pairs rendered --image-cache` run (one per part; rebuilt there after this tool renders anew).
 
 Warm-up aids, not the paper's method, for a first training phase only, followed by a folder of the paper's
 conditional (docs/3dident.md, "Where the rotations die"): --share rotations (research brief E1b) keeps only the
