@@ -103,9 +103,11 @@ def pair_spread(folder: Path, pairs: int = 4096) -> float:
 
 
 def common_flags(work: Path) -> list[str]:
-    """Flags of every main_3dident.py call: the conv encoder, the training folder's image statistics, the CPU."""
+    """Flags of every main_3dident.py call: the conv encoder, the training folder's image statistics, the CPU,
+    and the folders' images decoded once into their uint8 caches (the same batches as from the PNGs)."""
     return ["--encoder", "conv", "--non-periodic-rotation-and-color", "--no-cuda", "--workers", "1",
-            "--image-normalisation", "folder", "--image-stats", str(work / "train" / "image_stats.json")]
+            "--image-normalisation", "folder", "--image-stats", str(work / "train" / "image_stats.json"),
+            "--image-cache"]
 
 
 def parse_test(output: str) -> tuple[float, float, list[float]]:
