@@ -58,6 +58,8 @@ def add_render_flags(parser: argparse.ArgumentParser) -> None:
 
 def render_processes(args: argparse.Namespace) -> int:
     """How many rendering processes --processes asks for (one per usable CPU for 0; one on a GPU)."""
+    if args.processes < 0:
+        raise SystemExit(f"error: --processes must be 0 (one per CPU) or more, not {args.processes}")
     return 1 if args.device != "cpu" else args.processes or usable_cpus()
 
 
