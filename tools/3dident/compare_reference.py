@@ -19,7 +19,6 @@ target is missed.
 from __future__ import annotations
 
 import argparse
-import io
 import sys
 from pathlib import Path
 
@@ -30,8 +29,9 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from datasets.threedident_dataset import image_name  # noqa: E402
 from generate_latents import raw_to_scene  # noqa: E402
+from render_dataset import save_png  # noqa: E402
 from renderer import render_with_masks  # noqa: E402
-from training_utils import atomic_write  # noqa: E402
+from io_utils import atomic_write  # noqa: E402
 
 NAMES = ("x", "y", "z", "α", "β", "γ", "spot angle", "obj hue", "spot hue", "bg hue")
 TARGET_LATENTS = 7  # x, y, z, α, β, γ and the spotlight angle
@@ -152,12 +152,6 @@ def side_by_side(reference: np.ndarray, ours: np.ndarray, columns: int = 8) -> n
     return (np.concatenate(rows, 0) * 255 + 0.5).astype(np.uint8)
 
 
-def write_png(path: Path, pixels: np.ndarray) -> None:
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="PNG")
-    atomic_write(path, lambda f: f.write(buffer.getvalue()))
-
-
 def main(argv: list[str] | None = None) -> None:
     args = get_args_parser().parse_args(argv)
     folder = Path(args.ref_dir)
@@ -177,8 +171,8 @@ def main(argv: list[str] | None = None) -> None:
         atomic_write(out / f"{folder.resolve().name}.txt", lambda f: f.write((report + "\n").encode()))
         n_sweep = len(reference["sweeps"])
         picked = slice(n_sweep, n_sweep + 24)
-        write_png(out / f"{folder.resolve().name}_side_by_side.png",
-                  side_by_side(reference["images"][picked], ours[picked]))
+        save_png(side_by_side(reference["images"][picked], ours[picked]),
+                 out / f"{folder.resolve().name}_side_by_side.png")
     if not met:
         raise SystemExit(1)
 
