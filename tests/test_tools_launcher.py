@@ -200,6 +200,23 @@ def test_a_requeued_cells_wall_s_sums_its_attempts(tmp_path, monkeypatch):
     assert float(table1_grid.run_cell(*cell)["wall_s"]) >= 0.4
 
 
+
+def test_an_attempt_killed_outright_keeps_its_wall_time_to_the_last_save(tmp_path):
+    """SIGKILL runs no `finally`: the attempt's time so far must already be in wall_s.json, and the resumed
+    attempt adds to it."""
+    def attempt():
+        with jobs.summed_wall(tmp_path, resumed=False, save_s=0.05):
+            time.sleep(60)
+    child = killing.FORK.Process(target=attempt)
+    child.start()
+    time.sleep(0.6)
+    os.kill(child.pid, signal.SIGKILL)
+    child.join()
+    killed = json.loads((tmp_path / "wall_s.json").read_text())["wall_s"]
+    assert 0.2 <= killed <= 0.6  # 0.6 s less the start and at most one save interval
+    with jobs.summed_wall(tmp_path, resumed=True) as wall:
+        assert wall() >= killed
+
 @pytest.mark.slow
 def test_failed_cell_is_one_line_naming_its_log_and_the_other_rows_are_kept(tmp_path):
     rows = []

@@ -15,6 +15,7 @@ import importlib
 import json
 import runpy
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -27,6 +28,7 @@ if str(REPO) not in sys.path:
 
 from io_utils import atomic_write  # noqa: E402  (torch-free)
 
+WALL_SAVE_S = 60.0  # seconds between `summed_wall`'s saves of a running attempt (what a SIGKILL can lose)
 SLOT_POLL_S = 1.0  # seconds between a waiting local job's looks for a free `local_slot`
 RESUMABLE = {"main_3dident.py": ("output_dir", "--resume"), "main_mlp.py": ("save_dir", "--resume-training")}
 
@@ -61,19 +63,30 @@ def recorded(path: str | Path, call: Callable[[], dict | None]) -> dict | None:
 
 
 @contextlib.contextmanager
-def summed_wall(run_dir: str | Path, resumed: bool) -> Iterator[Callable[[], float]]:
+def summed_wall(run_dir: str | Path, resumed: bool, save_s: float = WALL_SAVE_S) -> Iterator[Callable[[], float]]:
     """Wall seconds of a run summed over its attempts (a requeued or interrupted cell resumes its checkpoint):
-    each attempt adds its time to `<run_dir>/wall_s.json` when it ends, however it ends (SIGKILL aside); a run
-    that starts afresh (`resumed` false) starts from 0. Yields a function giving the total so far."""
+    each attempt adds its time to `<run_dir>/wall_s.json` every `save_s` seconds and when it ends, so an attempt
+    killed outright (SIGKILL, the end of a session) loses at most `save_s`; a run that starts afresh (`resumed`
+    false) starts from 0. Yields a function giving the total so far."""
     path = Path(run_dir) / "wall_s.json"
     earlier = json.loads(path.read_text())["wall_s"] if resumed and path.is_file() else 0.0
     start = time.perf_counter()
 
     def total() -> float:
         return earlier + time.perf_counter() - start
+
+    ended = threading.Event()
+
+    def save_while_running() -> None:
+        while not ended.wait(save_s):
+            write_outcome(path, {"wall_s": total()})
+    saver = threading.Thread(target=save_while_running, daemon=True)
+    saver.start()
     try:
         yield total
     finally:
+        ended.set()
+        saver.join()
         write_outcome(path, {"wall_s": total()})
 
 
