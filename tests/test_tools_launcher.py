@@ -200,7 +200,6 @@ def test_a_requeued_cells_wall_s_sums_its_attempts(tmp_path, monkeypatch):
     assert float(table1_grid.run_cell(*cell)["wall_s"]) >= 0.4
 
 
-
 def test_an_attempt_killed_outright_keeps_its_wall_time_to_the_last_save(tmp_path):
     """SIGKILL runs no `finally`: the attempt's time so far must already be in wall_s.json, and the resumed
     attempt adds to it."""
@@ -216,6 +215,7 @@ def test_an_attempt_killed_outright_keeps_its_wall_time_to_the_last_save(tmp_pat
     assert 0.2 <= killed <= 0.6  # 0.6 s less the start and at most one save interval
     with jobs.summed_wall(tmp_path, resumed=True) as wall:
         assert wall() >= killed
+
 
 @pytest.mark.slow
 def test_failed_cell_is_one_line_naming_its_log_and_the_other_rows_are_kept(tmp_path):
